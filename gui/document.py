@@ -1,0 +1,280 @@
+"""The document: the scenario, its computed trajectories, the playback cursor, the selection.
+
+One object owns this state (DESIGN.md, principle 9). Editors call its setters; views
+subscribe to its signals and redraw. Every setter emits only when a value really changes,
+and every change of what a run computes recomputes all runs at once (principle 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from sim import OptimizerConfig, Surface, Trajectory
+from sim.scenario import (
+    MAX_RUNS,
+    Run,
+    Scenario,
+    default_scenario,
+    load_scenario,
+    next_color,
+    save_scenario,
+    simulate_scenario,
+)
+from sim.simulate import simulate
+
+_LOOK_FIELDS = ("label", "color", "visible")
+
+
+def _computes_same(a: Scenario, b: Scenario) -> bool:
+    """True when a and b give the same trajectories (only titles or looks differ)."""
+    if (a.surface, a.params, a.steps, a.seed, len(a.runs)) != (b.surface, b.params, b.steps, b.seed,
+                                                              len(b.runs)):
+        return False
+    return all((r.config, r.start, r.seed) == (s.config, s.start, s.seed) for r, s in zip(a.runs, b.runs))
+
+
+class Document(QObject):
+    """Scenario, results, cursor and selection, with a signal for each."""
+
+    scenarioChanged = Signal()  # anything in the scenario (runs, looks, titles, surface)
+    surfaceChanged = Signal()  # a new surface (name or parameters): views reset their box
+    resultsChanged = Signal()  # trajectories recomputed
+    cursorChanged = Signal(int)
+    selectionChanged = Signal(int)
+    readyChanged = Signal(bool)
+    pathChanged = Signal(str)
+
+    def __init__(self, scenario: Scenario | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._scenario = scenario or default_scenario()
+        self._surface: Surface | None = None
+        self._results: list[Trajectory | None] = []
+        self._errors: list[str | None] = []
+        self._cursor = 0
+        self._selected = 0 if self._scenario.runs else -1
+        self._ready = False
+        self._path = ""
+
+    # ---- read access -------------------------------------------------------------------
+    @property
+    def scenario(self) -> Scenario:
+        return self._scenario
+
+    @property
+    def surface(self) -> Surface | None:
+        """The surface, or None until the kernels are ready."""
+        return self._surface
+
+    @property
+    def results(self) -> list[Trajectory | None]:
+        """One trajectory per run (None where the run could not be computed)."""
+        return self._results
+
+    @property
+    def errors(self) -> list[str | None]:
+        return self._errors
+
+    @property
+    def cursor(self) -> int:
+        return self._cursor
+
+    @property
+    def selected(self) -> int:
+        return self._selected
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    @property
+    def max_cursor(self) -> int:
+        return self._scenario.steps
+
+    def selected_run(self) -> Run | None:
+        i = self._selected
+        return self._scenario.runs[i] if 0 <= i < len(self._scenario.runs) else None
+
+    def selected_result(self) -> Trajectory | None:
+        i = self._selected
+        return self._results[i] if 0 <= i < len(self._results) else None
+
+    def start_of(self, i: int) -> tuple[float, float]:
+        run = self._scenario.runs[i]
+        if run.start is not None:
+            return run.start
+        return self._surface.start if self._surface is not None else (0.0, 0.0)
+
+    # ---- life cycle ----------------------------------------------------------------------
+    def set_ready(self) -> None:
+        """Kernels are compiled: build the surface and compute everything."""
+        if self._ready:
+            return
+        self._ready = True
+        self._surface = self._scenario.make_surface()
+        self._recompute()
+        self.readyChanged.emit(True)
+        self.surfaceChanged.emit()
+        self.scenarioChanged.emit()
+        self.resultsChanged.emit()
+
+    def _recompute(self) -> None:
+        if not self._ready or self._surface is None:
+            return
+        sc, s = self._scenario, self._surface
+        results: list[Trajectory | None] = []
+        errors: list[str | None] = []
+        try:
+            # One call per run; a bad run does not stop the others.
+            results = list(simulate_scenario(sc, s))
+            errors = [None] * len(results)
+        except ValueError:
+            for r in sc.runs:
+                try:
+                    results.append(simulate(s, r.config, sc.start_of(r, s), sc.steps, r.seed))
+                    errors.append(None)
+                except ValueError as e:
+                    results.append(None)
+                    errors.append(str(e))
+        self._results, self._errors = results, errors
+
+    # ---- the scenario ---------------------------------------------------------------------
+    def set_scenario(self, sc: Scenario, path: str | None = None) -> None:
+        """Replace the scenario; recompute only if what the runs compute changed."""
+        if path is not None and path != self._path:
+            self._path = path
+            self.pathChanged.emit(path)
+        old = self._scenario
+        if sc == old:
+            return
+        new_surface = (sc.surface, sc.params) != (old.surface, old.params)
+        recompute = new_surface or not _computes_same(old, sc)
+        if self._ready and new_surface:
+            self._surface = sc.make_surface()  # ValueError here leaves everything unchanged
+        self._scenario = sc
+        if recompute:
+            self._recompute()
+        n = len(sc.runs)
+        if self._selected >= n or (self._selected < 0 and n):
+            self._set_selected(n - 1 if self._selected >= n else 0)
+        if self._cursor > sc.steps:
+            self._cursor = sc.steps
+            self.cursorChanged.emit(self._cursor)
+        if self._ready and new_surface:
+            self.surfaceChanged.emit()
+        self.scenarioChanged.emit()
+        if self._ready and recompute:
+            self.resultsChanged.emit()
+
+    def new(self) -> None:
+        """The default scenario, unsaved."""
+        self._path = ""
+        self.pathChanged.emit("")
+        self.set_scenario(default_scenario())
+        self.set_cursor(0)
+
+    def open(self, path: str) -> None:
+        """Load a scenario file; ScenarioError leaves the document untouched."""
+        sc = load_scenario(path)
+        if self._ready:
+            sc.make_surface()  # a surface that cannot be built fails here, before any change
+        self.set_scenario(sc, str(Path(path)))
+        self.set_cursor(0)
+
+    def save(self, path: str) -> None:
+        save_scenario(self._scenario, path)
+        if path != self._path:
+            self._path = path
+            self.pathChanged.emit(path)
+
+    def set_surface(self, name: str, params: dict[str, float] | None = None) -> None:
+        """Change the surface (and its view box: the box of the new surface)."""
+        self.set_scenario(replace(self._scenario, surface=name, params=dict(params or {}), box=None))
+
+    def set_surface_param(self, name: str, value: float) -> None:
+        params = dict(self._scenario.params)
+        params[name] = value
+        self.set_scenario(replace(self._scenario, params=params))
+
+    def set_steps(self, steps: int) -> None:
+        self.set_scenario(replace(self._scenario, steps=int(steps)))
+
+    # ---- runs ------------------------------------------------------------------------------
+    def _set_runs(self, runs: list[Run]) -> None:
+        self.set_scenario(self._scenario.with_runs(runs))
+
+    def update_run(self, i: int, **changes) -> None:
+        """Change fields of run i (label, start, seed, color, visible)."""
+        runs = list(self._scenario.runs)
+        if not 0 <= i < len(runs):
+            return
+        runs[i] = replace(runs[i], **changes)
+        self._set_runs(runs)
+
+    def update_config(self, i: int, **changes) -> None:
+        """Change hyperparameters of run i; an invalid value raises ValueError, nothing changes."""
+        runs = list(self._scenario.runs)
+        if not 0 <= i < len(runs):
+            return
+        cfg: OptimizerConfig = replace(runs[i].config, **changes).validated()
+        runs[i] = replace(runs[i], config=cfg)
+        self._set_runs(runs)
+
+    def add_run(self, config: OptimizerConfig | None = None) -> int:
+        """Append a run (a gd run by default) and select it."""
+        runs = list(self._scenario.runs)
+        if len(runs) >= MAX_RUNS:
+            return -1
+        cfg = config or OptimizerConfig("gd", lr=1e-3)
+        start = runs[self._selected].start if 0 <= self._selected < len(runs) else None
+        runs.append(Run(cfg, "", start, 0, next_color(runs)))
+        self._set_runs(runs)
+        self.set_selected(len(runs) - 1)
+        return len(runs) - 1
+
+    def duplicate_run(self, i: int) -> int:
+        runs = list(self._scenario.runs)
+        if not 0 <= i < len(runs) or len(runs) >= MAX_RUNS:
+            return -1
+        label = runs[i].label + " (copy)" if runs[i].label else ""
+        runs.insert(i + 1, replace(runs[i], color=next_color(runs), label=label))
+        self._set_runs(runs)
+        self.set_selected(i + 1)
+        return i + 1
+
+    def remove_run(self, i: int) -> None:
+        runs = list(self._scenario.runs)
+        if not 0 <= i < len(runs):
+            return
+        del runs[i]
+        self._set_runs(runs)
+
+    def set_start(self, xy: tuple[float, float], run: int | None = None) -> None:
+        """Move the start of run `run` (None: of every run)."""
+        xy = (float(xy[0]), float(xy[1]))
+        runs = [replace(r, start=xy) if run is None or k == run else r
+                for k, r in enumerate(self._scenario.runs)]
+        self._set_runs(runs)
+
+    # ---- cursor and selection -----------------------------------------------------------
+    def set_cursor(self, t: int) -> None:
+        t = max(0, min(int(t), self._scenario.steps))
+        if t != self._cursor:
+            self._cursor = t
+            self.cursorChanged.emit(t)
+
+    def set_selected(self, i: int) -> None:
+        if not -1 <= i < len(self._scenario.runs):
+            return
+        self._set_selected(i)
+
+    def _set_selected(self, i: int) -> None:
+        if i != self._selected:
+            self._selected = i
+            self.selectionChanged.emit(i)

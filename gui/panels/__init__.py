@@ -1,0 +1,1 @@
+"""Panels: the editors that change the document."""

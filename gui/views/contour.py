@@ -1,0 +1,381 @@
+"""The contour view: the surface as an image with log-spaced level sets, and every run on it.
+
+Trajectories are drawn up to the document's cursor by slicing precomputed arrays into
+pre-created items, so playback never rebuilds items or recomputes the background.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtWidgets import QLabel
+
+from gui.document import Document
+from gui.theme import LIGHT, Theme, style_plot
+from gui.view_options import ViewOptions
+from gui.views.drawing import arrow_segments, isoline_segments, log_image, log_levels, nice_field_grid
+
+GRID_POINTS = 240  # background resolution along the longer side of the visible box
+PICK_PIXELS = 10.0  # how close a press must be to a start marker to drag it
+
+
+class ContourViewBox(pg.ViewBox):
+    """A ViewBox that reports left clicks and lets start markers be dragged."""
+
+    clicked = Signal(float, float, bool)  # x, y, shift held
+    startDragged = Signal(int, float, float, bool)  # run, x, y, finished
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.starts: list[tuple[int, float, float]] = []  # (run, x, y) of draggable markers
+        self._drag_run: int | None = None
+
+    def _pick(self, scene_pos: QPointF) -> int | None:
+        best, best_d = None, PICK_PIXELS
+        for i, x, y in self.starts:
+            p = self.mapViewToScene(QPointF(x, y))
+            d = ((p.x() - scene_pos.x()) ** 2 + (p.y() - scene_pos.y()) ** 2) ** 0.5
+            if d <= best_d:
+                best, best_d = i, d
+        return best
+
+    def mouseClickEvent(self, ev) -> None:  # noqa: N802 (Qt naming)
+        if ev.button() == Qt.LeftButton:
+            ev.accept()
+            p = self.mapSceneToView(ev.scenePos())
+            self.clicked.emit(p.x(), p.y(), bool(ev.modifiers() & Qt.ShiftModifier))
+        else:
+            super().mouseClickEvent(ev)
+
+    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: N802
+        if ev.button() == Qt.LeftButton and ev.isStart():
+            self._drag_run = self._pick(ev.buttonDownScenePos())
+        if self._drag_run is None or ev.button() != Qt.LeftButton:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        p = self.mapSceneToView(ev.scenePos())
+        run = self._drag_run
+        if ev.isFinish():
+            self._drag_run = None
+        self.startDragged.emit(run, p.x(), p.y(), ev.isFinish())
+
+
+class _RunItems:
+    """The items of one run: trail, average trail, velocity and gradient arrows."""
+
+    def __init__(self, plot: pg.PlotItem) -> None:
+        self.trail = pg.PlotDataItem(skipFiniteCheck=True)
+        self.avg = pg.PlotDataItem(skipFiniteCheck=True)
+        self.vel = pg.PlotDataItem(connect="pairs", skipFiniteCheck=True)
+        self.grad = pg.PlotDataItem(connect="pairs", skipFiniteCheck=True)
+        for z, item in ((20, self.trail), (19, self.avg), (22, self.vel), (22, self.grad)):
+            item.setZValue(z)
+            plot.addItem(item)
+
+    def remove(self, plot: pg.PlotItem) -> None:
+        for item in (self.trail, self.avg, self.vel, self.grad):
+            plot.removeItem(item)
+
+
+class ContourView(pg.PlotWidget):
+    """Surface image, level sets, critical points, trajectories, probe, click-to-start."""
+
+    def __init__(self, document: Document, options: ViewOptions, parent=None) -> None:
+        vb = ContourViewBox()
+        super().__init__(parent=parent, viewBox=vb)
+        self.vb = vb
+        self._doc = document
+        self._opt = options
+        self._theme: Theme = LIGHT
+        plot = self.getPlotItem()
+        plot.setAspectLocked(True)
+        plot.setMenuEnabled(False)
+        plot.hideButtons()
+        plot.setLabel("bottom", "θ₁ (w₁)")
+        plot.setLabel("left", "θ₂ (w₂)")
+        plot.showAxis("top")
+        plot.showAxis("right")
+        for side in ("top", "right"):
+            plot.getAxis(side).setStyle(showValues=False)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setZValue(-100)
+        self.isolines = pg.PlotDataItem(connect="pairs", skipFiniteCheck=True)
+        self.isolines.setZValue(-50)
+        self.field = pg.PlotDataItem(connect="pairs", skipFiniteCheck=True)
+        self.field.setZValue(-40)
+        self.minima = pg.ScatterPlotItem(pxMode=True)
+        self.minima.setZValue(10)
+        self.starts = pg.ScatterPlotItem(pxMode=True)
+        self.starts.setZValue(25)
+        self.markers = pg.ScatterPlotItem(pxMode=True)
+        self.markers.setZValue(30)
+        self.probe_arrow = pg.PlotDataItem(connect="pairs", skipFiniteCheck=True)
+        self.probe_arrow.setZValue(40)
+        self.probe_text = pg.TextItem(anchor=(0, 1))
+        self.probe_text.setZValue(41)
+        for item in (self.image, self.isolines, self.field, self.minima, self.starts, self.markers,
+                     self.probe_arrow, self.probe_text):
+            plot.addItem(item)
+        self.legend = plot.addLegend(offset=(10, 10), labelTextSize="9pt")
+        self._runs: list[_RunItems] = []
+        self._box: tuple[float, float, float, float] | None = None
+        self._bg_timer = QTimer(self)
+        self._bg_timer.setSingleShot(True)
+        self._bg_timer.setInterval(60)
+        self._bg_timer.timeout.connect(self.update_background)
+        self._overlay = QLabel("Preparing numerical kernels…\nthe first start compiles them once "
+                               "(about 20 s); later starts take a moment.", self)
+        self._overlay.setAlignment(Qt.AlignCenter)
+        self._overlay.setStyleSheet("QLabel { background: rgba(30, 34, 42, 200); color: white; "
+                                    "padding: 18px; border-radius: 8px; font-size: 11pt; }")
+        self._overlay.setVisible(not document.ready)
+
+        self.vb.sigRangeChanged.connect(lambda *_: self._bg_timer.start())
+        self.vb.clicked.connect(self._on_click)
+        self.vb.startDragged.connect(self._on_drag)
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        document.readyChanged.connect(lambda r: self._overlay.setVisible(not r))
+        document.surfaceChanged.connect(self._on_surface)
+        document.scenarioChanged.connect(self._on_scenario)
+        document.resultsChanged.connect(self.redraw_runs)
+        document.cursorChanged.connect(self.redraw_runs)
+        document.selectionChanged.connect(lambda _i: self._on_scenario())
+        options.changed.connect(self._on_option)
+        self.set_theme(LIGHT)
+
+    # ---- look ------------------------------------------------------------------------------
+    def set_theme(self, theme: Theme) -> None:
+        self._theme = theme
+        self.setBackground(theme.background)
+        style_plot(self.getPlotItem(), theme)
+        self.image.setColorMap(theme.colormap())
+        self.isolines.setPen(pg.mkPen(theme.contour, width=1))
+        self.field.setPen(pg.mkPen(theme.field, width=1))
+        self.probe_arrow.setPen(pg.mkPen(theme.probe, width=2))
+        self.probe_text.setColor(theme.probe)
+        self.probe_text.fill = pg.mkBrush(theme.background + "d0")
+        self.legend.setBrush(pg.mkBrush(theme.background + "c8"))
+        self.legend.setPen(pg.mkPen(theme.foreground + "40"))
+        self.legend.setLabelTextColor(theme.foreground)
+        self._draw_critical_points()
+        self._on_scenario()
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802
+        super().resizeEvent(ev)
+        if "_overlay" not in self.__dict__:
+            return  # the base class resizes before __init__ has built the overlay
+        self._overlay.adjustSize()
+        self._overlay.move((self.width() - self._overlay.width()) // 2,
+                           (self.height() - self._overlay.height()) // 2)
+
+    # ---- the surface -----------------------------------------------------------------------
+    def _on_surface(self) -> None:
+        s = self._doc.surface
+        if s is None:
+            return
+        x0, x1, y0, y1 = self._doc.scenario.box or s.box
+        self.vb.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.0)
+        self._draw_critical_points()
+        self.update_background()
+
+    def visible_box(self) -> tuple[float, float, float, float]:
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        return float(x0), float(x1), float(y0), float(y1)
+
+    def update_background(self) -> None:
+        """Recompute the image, level sets and field for the visible box."""
+        s = self._doc.surface
+        if s is None:
+            return
+        self._bg_timer.stop()
+        x0, x1, y0, y1 = box = self.visible_box()
+        w, h = x1 - x0, y1 - y0
+        if not (w > 0 and h > 0):
+            return
+        nx = GRID_POINTS if w >= h else max(16, int(GRID_POINTS * w / h))
+        ny = GRID_POINTS if h >= w else max(16, int(GRID_POINTS * h / w))
+        xs = np.linspace(x0, x1, nx)
+        ys = np.linspace(y0, y1, ny)
+        z = s.grid(xs, ys)
+        known = min((m.cost for m in s.minima), default=None)
+        levels, base, floor = log_levels(z, known, count=18)
+        img = log_image(z, base, floor)
+        self.image.setImage(img, autoLevels=False)
+        lo, hi = float(np.log10(floor)), float(np.percentile(img, 99.0))
+        self.image.setLevels((lo, max(hi, lo + 1e-9)))
+        dx, dy = xs[1] - xs[0], ys[1] - ys[0]
+        self.image.setRect(QRectF(x0 - dx / 2, y0 - dy / 2, w + dx, h + dy))
+        self.isolines.setData(*isoline_segments(z, xs, ys, levels))
+        self._box = box
+        self._draw_field()
+
+    def _draw_field(self) -> None:
+        s = self._doc.surface
+        if s is None or not self._opt["field"] or self._box is None:
+            self.field.setData([], [])
+            return
+        fx, fy = nice_field_grid(self._box, 21)
+        gx, gy = s.gradient_grid(fx, fy)
+        X, Y = np.meshgrid(fx, fy)
+        norm = np.hypot(gx, gy)
+        norm[norm == 0] = 1.0
+        cell = 0.4 * min(fx[1] - fx[0], fy[1] - fy[0])
+        # The gradient points uphill, orthogonal to the level set through its foot.
+        ux, uy = gx / norm * cell, gy / norm * cell
+        self.field.setData(*arrow_segments((X - ux / 2).ravel(), (Y - uy / 2).ravel(), ux.ravel(),
+                                           uy.ravel(), head=0.35))
+
+    def _draw_critical_points(self) -> None:
+        s = self._doc.surface
+        self.minima.clear()
+        if s is None:
+            return
+        edge = pg.mkPen(self._theme.marker_edge, width=1.2)
+        spots = []
+        for m in s.minima:
+            if m.kind == "global":
+                spots.append({"pos": (m.x, m.y), "symbol": "star", "size": 17, "pen": edge,
+                              "brush": pg.mkBrush("#ffd92f"), "data": "global minimum"})
+            else:
+                spots.append({"pos": (m.x, m.y), "symbol": "o", "size": 10, "pen": edge,
+                              "brush": pg.mkBrush("#ffffff"), "data": "local minimum"})
+        for p in s.saddles:
+            spots.append({"pos": (p.x, p.y), "symbol": "x", "size": 12, "pen": edge,
+                          "brush": pg.mkBrush(self._theme.marker_edge), "data": "saddle"})
+        self.minima.addPoints(spots)
+
+    # ---- runs ------------------------------------------------------------------------------
+    def _on_scenario(self) -> None:
+        """Colours, widths, labels and visibility of the runs; then redraw."""
+        plot = self.getPlotItem()
+        runs = self._doc.scenario.runs
+        while len(self._runs) < len(runs):
+            self._runs.append(_RunItems(plot))
+        while len(self._runs) > len(runs):
+            self._runs.pop().remove(plot)
+        self.legend.clear()
+        for i, (run, items) in enumerate(zip(runs, self._runs)):
+            selected = i == self._doc.selected
+            width = 2.6 if selected else 1.7
+            items.trail.setPen(pg.mkPen(run.color, width=width))
+            items.avg.setPen(pg.mkPen(run.color, width=1.6, style=Qt.DashLine))
+            items.vel.setPen(pg.mkPen(run.color, width=2.2))
+            items.grad.setPen(pg.mkPen(self._theme.probe, width=1.6))
+            for item in (items.trail, items.avg, items.vel, items.grad):
+                item.setVisible(run.visible)
+            if run.visible:
+                self.legend.addItem(items.trail, run.title)
+        self.redraw_runs()
+
+    def redraw_runs(self, *_args) -> None:
+        """Every run up to the cursor: slices of the precomputed arrays, no new items."""
+        doc, opt = self._doc, self._opt
+        t = doc.cursor
+        runs, results = doc.scenario.runs, doc.results
+        mk_pos, mk_brush, mk_sym, mk_size = [], [], [], []
+        st_pos, st_pen = [], []
+        starts = []
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        arrow_len = 0.09 * max(x1 - x0, y1 - y0)
+        for i, items in enumerate(self._runs):
+            run = runs[i] if i < len(runs) else None
+            traj = results[i] if i < len(results) else None
+            if run is None or traj is None or not run.visible or doc.surface is None:
+                for item in (items.trail, items.avg, items.vel, items.grad):
+                    item.setData([], [])
+                continue
+            k = traj.at(t)
+            th = traj.theta
+            items.trail.setData(th[: k + 1, 0], th[: k + 1, 1])
+            if opt["average"]:
+                items.avg.setData(traj.avg[: k + 1, 0], traj.avg[: k + 1, 1])
+            else:
+                items.avg.setData([], [])
+            px, py = th[k]
+            if opt["velocity"]:
+                speed = np.hypot(traj.velocity[:, 0], traj.velocity[:, 1])
+                top = float(speed.max()) or 1.0
+                v = traj.velocity[k] / top * 1.5 * arrow_len
+                items.vel.setData(*arrow_segments(px, py, v[0], v[1]))
+            else:
+                items.vel.setData([], [])
+            if opt["gradient"]:
+                g = traj.grad[k]
+                gn = float(np.hypot(*g))
+                if gn > 0:
+                    items.grad.setData(*arrow_segments(px, py, g[0] / gn * arrow_len, g[1] / gn * arrow_len))
+                else:
+                    items.grad.setData([], [])
+            else:
+                items.grad.setData([], [])
+            diverged = traj.diverged_at is not None and t >= len(traj) - 1
+            mk_pos.append((px, py))
+            mk_brush.append(pg.mkBrush(run.color))
+            mk_sym.append("x" if diverged else "o")
+            mk_size.append(16 if diverged else (12 if i == doc.selected else 10))
+            sx, sy = doc.start_of(i)
+            st_pos.append((sx, sy))
+            st_pen.append(pg.mkPen(run.color, width=2.2))
+            starts.append((i, sx, sy))
+        edge = pg.mkPen(self._theme.marker_edge, width=1.2)
+        self.markers.setData(pos=mk_pos, brush=mk_brush, symbol=mk_sym, size=mk_size, pen=edge)
+        self.starts.setData(pos=st_pos, pen=st_pen, brush=pg.mkBrush(0, 0, 0, 0), symbol="s", size=11)
+        self.vb.starts = starts
+
+    def _on_option(self, name: str) -> None:
+        if name == "field":
+            self._draw_field()
+        elif name in ("velocity", "gradient", "average"):
+            self.redraw_runs()
+
+    # ---- mouse -----------------------------------------------------------------------------
+    def click_at(self, x: float, y: float, shift: bool = False) -> None:
+        """Move the selected run's start to (x, y); with shift, every run's start."""
+        if self._doc.surface is None or not self._doc.scenario.runs:
+            return
+        sel = self._doc.selected
+        self._doc.set_start((x, y), None if shift or sel < 0 else sel)
+
+    def _on_click(self, x: float, y: float, shift: bool) -> None:
+        self.click_at(x, y, shift)
+
+    def _on_drag(self, run: int, x: float, y: float, finished: bool) -> None:
+        self._doc.set_selected(run)
+        self._doc.set_start((x, y), run)
+
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        s = self._doc.surface
+        if s is None or not self.vb.sceneBoundingRect().contains(scene_pos):
+            self.hide_probe()
+            return
+        p = self.vb.mapSceneToView(scene_pos)
+        self.probe_at(p.x(), p.y())
+
+    def probe_at(self, x: float, y: float) -> None:
+        """E, ‖∇E‖ and the gradient arrow (orthogonal to the level set) at (x, y)."""
+        s = self._doc.surface
+        if s is None:
+            return
+        e = s.evaluate(x, y)
+        cost, gx, gy = float(e["cost"]), float(e["gx"]), float(e["gy"])
+        gn = float(np.hypot(gx, gy))
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        length = 0.08 * max(x1 - x0, y1 - y0)
+        if gn > 0:
+            self.probe_arrow.setData(*arrow_segments(x, y, gx / gn * length, gy / gn * length))
+        else:
+            self.probe_arrow.setData([], [])
+        self.probe_text.setText(f"θ = ({x:.3g}, {y:.3g})\nE = {cost:.4g}\n‖∇E‖ = {gn:.3g}")
+        self.probe_text.setPos(x, y)
+        self.probe_text.setVisible(True)
+        self.probe_arrow.setVisible(True)
+
+    def hide_probe(self) -> None:
+        self.probe_arrow.setVisible(False)
+        self.probe_text.setVisible(False)
+
+    def leaveEvent(self, ev) -> None:  # noqa: N802
+        self.hide_probe()
+        super().leaveEvent(ev)

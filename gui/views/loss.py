@@ -1,0 +1,211 @@
+"""The loss view: E(θ_t) − E*, ‖g_t‖ and the selected run's energy against t, in tabs.
+
+Curves hold whole runs and are set once per recompute; playback moves only the cursor
+line and one marker per run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QTabWidget
+
+from gui.document import Document
+from gui.theme import LIGHT, Theme, style_plot
+from gui.view_options import ViewOptions
+
+FLOOR = 1e-14  # log axes: values are clipped here, never log(0)
+
+
+class _SeriesPlot(pg.PlotWidget):
+    """One plot with a curve per run, a marker per run and a cursor line."""
+
+    def __init__(self, ylabel: str, parent=None) -> None:
+        super().__init__(parent=parent)
+        plot = self.getPlotItem()
+        plot.setMenuEnabled(False)
+        plot.hideButtons()
+        plot.showGrid(x=True, y=True, alpha=0.15)
+        plot.setLabel("left", ylabel)
+        plot.setLabel("bottom", "step t")
+        self.cursor_line = pg.InfiniteLine(angle=90, movable=False)
+        self.cursor_line.setZValue(50)
+        plot.addItem(self.cursor_line)
+        self.markers = pg.ScatterPlotItem(pxMode=True, size=7)
+        self.markers.setZValue(60)
+        plot.addItem(self.markers)
+        self.curves: list[pg.PlotDataItem] = []
+        self.dashed: list[pg.PlotDataItem] = []
+        self.series: list[tuple[np.ndarray, np.ndarray, str] | None] = []
+        self.log_y = False
+
+    def ensure(self, n: int) -> None:
+        plot = self.getPlotItem()
+        while len(self.curves) < n:
+            for store, z in ((self.curves, 10), (self.dashed, 9)):
+                c = pg.PlotDataItem(skipFiniteCheck=True)
+                c.setZValue(z)
+                c.setDownsampling(auto=True, method="peak")
+                c.setClipToView(True)
+                plot.addItem(c)
+                store.append(c)
+        while len(self.curves) > n:
+            plot.removeItem(self.curves.pop())
+            plot.removeItem(self.dashed.pop())
+
+    def set_cursor(self, t: int, show_line: bool) -> None:
+        pos, brushes = [], []
+        for s in self.series:
+            if s is None:
+                continue
+            x, y, color = s
+            k = max(0, min(t, len(x) - 1))
+            pos.append((x[k], y[k]))
+            brushes.append(pg.mkBrush(color))
+        if self.log_y and pos:
+            pos = [(px, np.log10(max(py, FLOOR))) for px, py in pos]
+        self.markers.setData(pos=pos, brush=brushes)
+        self.cursor_line.setVisible(show_line)
+        self.cursor_line.setValue(t)
+
+
+class LossView(QTabWidget):
+    """Tabs: cost E(θ_t) − E*, gradient norm ‖g_t‖, and the selected run's energy."""
+
+    def __init__(self, document: Document, options: ViewOptions, parent=None) -> None:
+        super().__init__(parent)
+        self._doc = document
+        self._opt = options
+        self._theme: Theme = LIGHT
+        self.setDocumentMode(True)
+        self.cost_plot = _SeriesPlot("E(θ_t) − E*")
+        self.grad_plot = _SeriesPlot("‖g_t‖")
+        self.energy_plot = _SeriesPlot("energy")
+        self.addTab(self.cost_plot, "Cost")
+        self.addTab(self.grad_plot, "‖g‖")
+        self.addTab(self.energy_plot, "Energy")
+        self.setTabToolTip(0, "E(θ_t) minus the lowest known cost E*; dashed: E(θ̃_t) of the average (eq. 11)")
+        self.setTabToolTip(1, "norm of the gradient estimate g_t each step used")
+        self.setTabToolTip(2, "the selected run as a particle: potential E(θ_t), kinetic ½‖θ_t − θ_t−1‖²/α "
+                              "and their sum (eq. 8–9: μ = 1 keeps it, friction 1 − μ drains it)")
+        ep = self.energy_plot.getPlotItem()
+        self.energy_legend = ep.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self.cost_legend = None
+        document.resultsChanged.connect(self.redraw)
+        document.scenarioChanged.connect(self.redraw)
+        document.selectionChanged.connect(lambda _i: self.redraw())
+        document.cursorChanged.connect(self.move_cursor)
+        options.changed.connect(self._on_option)
+        self.currentChanged.connect(lambda _i: self.move_cursor(self._doc.cursor))
+        self._apply_log()
+
+    def set_theme(self, theme: Theme) -> None:
+        self._theme = theme
+        for p in (self.cost_plot, self.grad_plot, self.energy_plot):
+            p.setBackground(theme.background)
+            style_plot(p.getPlotItem(), theme)
+            p.cursor_line.setPen(pg.mkPen(theme.foreground, width=1, style=Qt.DashLine))
+        self.energy_legend.setLabelTextColor(theme.foreground)
+        self.energy_legend.setBrush(pg.mkBrush(theme.background + "c8"))
+        self.redraw()
+
+    def _on_option(self, name: str) -> None:
+        if name == "loss_log":
+            self._apply_log()
+            self.redraw()
+        elif name in ("loss_examples", "average"):
+            self.redraw()
+
+    def _apply_log(self) -> None:
+        log = bool(self._opt["loss_log"])
+        for p in (self.cost_plot, self.grad_plot):
+            p.setLogMode(x=False, y=log)
+            p.log_y = log
+
+    def _x_of(self, traj) -> np.ndarray:
+        s = self._doc.surface
+        if self._opt["loss_examples"] and s is not None:
+            return traj.examples_seen(s.n_examples).astype(float)
+        return traj.steps.astype(float)
+
+    def redraw(self, *_args) -> None:
+        """Set the whole curves of every run (after a recompute or a change of look)."""
+        doc = self._doc
+        runs, results = doc.scenario.runs, doc.results
+        s = doc.surface
+        e_star = min((m.cost for m in s.minima), default=0.0) if s is not None else 0.0
+        log = bool(self._opt["loss_log"])
+        xlabel = "examples seen t × B" if self._opt["loss_examples"] else "step t"
+        for p in (self.cost_plot, self.grad_plot):
+            p.setLabel("bottom", xlabel)
+            p.ensure(len(runs))
+            p.series = []
+        for i, run in enumerate(runs):
+            traj = results[i] if i < len(results) else None
+            width = 2.4 if i == doc.selected else 1.5
+            pen = pg.mkPen(run.color, width=width)
+            dash = pg.mkPen(run.color, width=1.3, style=Qt.DashLine)
+            if traj is None or not run.visible:
+                for p in (self.cost_plot, self.grad_plot):
+                    p.curves[i].setData([], [])
+                    p.dashed[i].setData([], [])
+                    p.series.append(None)
+                continue
+            x = self._x_of(traj)
+            cost = traj.cost - e_star
+            gn = traj.grad_norm
+            if log:
+                cost = np.maximum(cost, FLOOR)
+                gn = np.maximum(gn, FLOOR)
+            self.cost_plot.curves[i].setData(x, cost, pen=pen)
+            self.grad_plot.curves[i].setData(x, gn, pen=pen)
+            self.grad_plot.dashed[i].setData([], [])
+            if self._opt["average"]:
+                avg = traj.avg_cost - e_star
+                self.cost_plot.dashed[i].setData(x, np.maximum(avg, FLOOR) if log else avg, pen=dash)
+            else:
+                self.cost_plot.dashed[i].setData([], [])
+            self.cost_plot.series.append((x, cost, run.color))
+            self.grad_plot.series.append((x, gn, run.color))
+        self._redraw_energy()
+        self.move_cursor(doc.cursor)
+
+    def _redraw_energy(self) -> None:
+        doc = self._doc
+        p = self.energy_plot
+        p.ensure(3)
+        p.series = []
+        self.energy_legend.clear()
+        traj = doc.selected_result()
+        run = doc.selected_run()
+        s = doc.surface
+        p.setLabel("bottom", "step t")
+        if traj is None or run is None or s is None:
+            for c in p.curves + p.dashed:
+                c.setData([], [])
+            p.setTitle("")
+            return
+        e_star = min((m.cost for m in s.minima), default=0.0)
+        x = traj.steps.astype(float)
+        pot = traj.cost - e_star
+        kin = traj.kinetic
+        tot = pot + kin
+        fg = self._theme.foreground
+        looks = ((pot, pg.mkPen(run.color, width=1.6), "potential E(θ_t) − E*"),
+                 (kin, pg.mkPen("#d62728", width=1.4, style=Qt.DashLine), "kinetic ½‖Δθ‖²/α"),
+                 (tot, pg.mkPen(fg, width=2.0), "total"))
+        for c, (y, pen, name) in zip(p.curves, looks):
+            c.setData(x, y, pen=pen)
+            self.energy_legend.addItem(c, name)
+        for c in p.dashed:
+            c.setData([], [])
+        p.series = [(x, tot, fg), (x, pot, run.color)]
+        p.setTitle(f"<span style='font-size:9pt'>{run.title}</span>")
+
+    def move_cursor(self, t: int) -> None:
+        """The cursor line and the current point of each run: nothing else is redrawn."""
+        show_line = not self._opt["loss_examples"]
+        current = self.currentWidget()
+        if isinstance(current, _SeriesPlot):
+            current.set_cursor(t, show_line or current is self.energy_plot)

@@ -1,0 +1,34 @@
+"""Background jobs: compiling the numba kernels on a cold cache without freezing the window."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QThread, Signal
+
+from sim import OptimizerConfig, make_surface, simulate
+
+
+class KernelWarmup(QThread):
+    """Calls every kernel the window uses once, so the first compile happens off the GUI thread.
+
+    On a warm on-disk cache this takes milliseconds; on a cold one the window meanwhile
+    shows that it is preparing its kernels (DESIGN.md, principle 6).
+    """
+
+    failed = Signal(str)
+
+    def __init__(self, surface: str, params: dict[str, float], parent=None) -> None:
+        super().__init__(parent)
+        self._surface = surface
+        self._params = dict(params)
+
+    def run(self) -> None:
+        try:
+            s = make_surface(self._surface, **self._params)  # evaluate_points (critical points)
+            xs = np.linspace(s.box[0], s.box[1], 8)
+            ys = np.linspace(s.box[2], s.box[3], 8)
+            s.grid(xs, ys)
+            s.gradient_grid(xs, ys)
+            simulate(s, OptimizerConfig("gd", lr=1e-4), s.start, 2, 0)  # run_block
+        except Exception as e:  # noqa: BLE001 - reported to the window, never raised in a thread
+            self.failed.emit(str(e))
