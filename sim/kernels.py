@@ -181,136 +181,103 @@ def _data_eval(code, X, T, x, y, mark, i, use_mark):
 
 
 @njit(cache=True, error_model="numpy")
-def _cost_block(code, prm, X, T, ex, ey, out, n):
-    """out[i] = E(ex[i], ey[i]) (the full cost, never a mini-batch)."""
+def _eval_block(code, prm, X, T, W, ix, iy, ic, igx, igy, n, mark, use_mark):
+    """Cost and gradient at the points (W[ix, i], W[iy, i]), i < n, into rows ic, igx, igy.
+
+    With `use_mark`, dataset surfaces average over particle i's mini-batch (mark[i]).
+    """
+    xs = W[ix]
+    ys = W[iy]
+    cs = W[ic]
+    gxs = W[igx]
+    gys = W[igy]
     if code == QUADRATIC:
         kappa, c, s = prm[0], prm[1], prm[2]
         for i in range(n):
-            u = ex[i] * c + ey[i] * s
-            v = -ex[i] * s + ey[i] * c
-            out[i] = 0.5 * (u * u + kappa * v * v)
+            u = xs[i] * c + ys[i] * s
+            v = -xs[i] * s + ys[i] * c
+            cs[i] = 0.5 * (u * u + kappa * v * v)
+            gxs[i] = u * c - kappa * v * s
+            gys[i] = u * s + kappa * v * c
     elif code == ROSENBROCK:
         a, b = prm[0], prm[1]
         for i in range(n):
-            r = ey[i] - ex[i] * ex[i]
-            out[i] = (a - ex[i]) * (a - ex[i]) + b * r * r
+            x = xs[i]
+            r = ys[i] - x * x
+            cs[i] = (a - x) * (a - x) + b * r * r
+            gxs[i] = -2.0 * (a - x) - 4.0 * b * x * r
+            gys[i] = 2.0 * b * r
     elif code == BEALE:
         for i in range(n):
-            x = ex[i]
-            y = ey[i]
-            t1 = 1.5 - x + x * y
-            t2 = 2.25 - x + x * y * y
-            t3 = 2.625 - x + x * y * y * y
-            out[i] = t1 * t1 + t2 * t2 + t3 * t3
-    elif code == HIMMELBLAU:
-        for i in range(n):
-            a = ex[i] * ex[i] + ey[i] - 11.0
-            b = ex[i] + ey[i] * ey[i] - 7.0
-            out[i] = a * a + b * b
-    elif code == TWO_MINIMA:
-        tilt = prm[0]
-        for i in range(n):
-            x = ex[i]
-            w = x * x - 1.0
-            r = ey[i] - 0.5 * x * x
-            out[i] = w * w + tilt * x + r * r
-    elif code == SADDLE:
-        for i in range(n):
-            y2 = ey[i] * ey[i]
-            out[i] = ex[i] * ex[i] + 0.25 * y2 * y2 - 0.5 * y2
-    elif code == PLATEAU:
-        w2 = prm[0] * prm[0]
-        for i in range(n):
-            out[i] = 1.0 - math.exp(-(ex[i] * ex[i] + ey[i] * ey[i]) / (2.0 * w2))
-    elif code == RASTRIGIN:
-        amp = prm[0]
-        for i in range(n):
-            x = ex[i]
-            y = ey[i]
-            out[i] = 2.0 * amp + x * x - amp * math.cos(TWO_PI * x) + y * y - amp * math.cos(TWO_PI * y)
-    elif code == SIX_HUMP_CAMEL:
-        for i in range(n):
-            x2 = ex[i] * ex[i]
-            y2 = ey[i] * ey[i]
-            out[i] = (4.0 - 2.1 * x2 + x2 * x2 / 3.0) * x2 + ex[i] * ey[i] + (-4.0 + 4.0 * y2) * y2
-    else:
-        nomark = np.empty((1, 1), np.uint8)
-        no = n < 0  # a non-literal False: literals would compile a second specialization
-        for i in range(n):
-            out[i] = _data_eval(code, X, T, ex[i], ey[i], nomark, i, no)[0]
-
-
-@njit(cache=True, error_model="numpy")
-def _grad_block(code, prm, X, T, ex, ey, gx, gy, n, mark, use_mark):
-    """(gx[i], gy[i]) = ∇E(ex[i], ey[i]), over particle i's mini-batch when use_mark."""
-    if code == QUADRATIC:
-        kappa, c, s = prm[0], prm[1], prm[2]
-        for i in range(n):
-            u = ex[i] * c + ey[i] * s
-            v = -ex[i] * s + ey[i] * c
-            gx[i] = u * c - kappa * v * s
-            gy[i] = u * s + kappa * v * c
-    elif code == ROSENBROCK:
-        a, b = prm[0], prm[1]
-        for i in range(n):
-            x = ex[i]
-            r = ey[i] - x * x
-            gx[i] = -2.0 * (a - x) - 4.0 * b * x * r
-            gy[i] = 2.0 * b * r
-    elif code == BEALE:
-        for i in range(n):
-            x = ex[i]
-            y = ey[i]
+            x = xs[i]
+            y = ys[i]
             y2 = y * y
             y3 = y2 * y
             t1 = 1.5 - x + x * y
             t2 = 2.25 - x + x * y2
             t3 = 2.625 - x + x * y3
-            gx[i] = 2.0 * (t1 * (y - 1.0) + t2 * (y2 - 1.0) + t3 * (y3 - 1.0))
-            gy[i] = 2.0 * (t1 * x + t2 * 2.0 * x * y + t3 * 3.0 * x * y2)
+            cs[i] = t1 * t1 + t2 * t2 + t3 * t3
+            gxs[i] = 2.0 * (t1 * (y - 1.0) + t2 * (y2 - 1.0) + t3 * (y3 - 1.0))
+            gys[i] = 2.0 * (t1 * x + t2 * 2.0 * x * y + t3 * 3.0 * x * y2)
     elif code == HIMMELBLAU:
         for i in range(n):
-            x = ex[i]
-            y = ey[i]
+            x = xs[i]
+            y = ys[i]
             a = x * x + y - 11.0
             b = x + y * y - 7.0
-            gx[i] = 4.0 * x * a + 2.0 * b
-            gy[i] = 2.0 * a + 4.0 * y * b
+            cs[i] = a * a + b * b
+            gxs[i] = 4.0 * x * a + 2.0 * b
+            gys[i] = 2.0 * a + 4.0 * y * b
     elif code == TWO_MINIMA:
         tilt = prm[0]
         for i in range(n):
-            x = ex[i]
-            r = ey[i] - 0.5 * x * x
-            gx[i] = 4.0 * x * (x * x - 1.0) + tilt - 2.0 * x * r
-            gy[i] = 2.0 * r
+            x = xs[i]
+            w = x * x - 1.0
+            r = ys[i] - 0.5 * x * x
+            cs[i] = w * w + tilt * x + r * r
+            gxs[i] = 4.0 * x * w + tilt - 2.0 * x * r
+            gys[i] = 2.0 * r
     elif code == SADDLE:
         for i in range(n):
-            y = ey[i]
-            gx[i] = 2.0 * ex[i]
-            gy[i] = y * y * y - y
+            x = xs[i]
+            y = ys[i]
+            y2 = y * y
+            cs[i] = x * x + 0.25 * y2 * y2 - 0.5 * y2
+            gxs[i] = 2.0 * x
+            gys[i] = y2 * y - y
     elif code == PLATEAU:
         w2 = prm[0] * prm[0]
         for i in range(n):
-            e = math.exp(-(ex[i] * ex[i] + ey[i] * ey[i]) / (2.0 * w2)) / w2
-            gx[i] = ex[i] * e
-            gy[i] = ey[i] * e
+            x = xs[i]
+            y = ys[i]
+            e = math.exp(-(x * x + y * y) / (2.0 * w2))
+            cs[i] = 1.0 - e
+            gxs[i] = x * (e / w2)
+            gys[i] = y * (e / w2)
     elif code == RASTRIGIN:
-        k = prm[0] * TWO_PI
+        amp = prm[0]
+        k = amp * TWO_PI
         for i in range(n):
-            gx[i] = 2.0 * ex[i] + k * math.sin(TWO_PI * ex[i])
-            gy[i] = 2.0 * ey[i] + k * math.sin(TWO_PI * ey[i])
+            x = xs[i]
+            y = ys[i]
+            cs[i] = 2.0 * amp + x * x - amp * math.cos(TWO_PI * x) + y * y - amp * math.cos(TWO_PI * y)
+            gxs[i] = 2.0 * x + k * math.sin(TWO_PI * x)
+            gys[i] = 2.0 * y + k * math.sin(TWO_PI * y)
     elif code == SIX_HUMP_CAMEL:
         for i in range(n):
-            x = ex[i]
-            y = ey[i]
+            x = xs[i]
+            y = ys[i]
             x2 = x * x
-            gx[i] = 8.0 * x - 8.4 * x2 * x + 2.0 * x2 * x2 * x + y
-            gy[i] = x - 8.0 * y + 16.0 * y * y * y
+            y2 = y * y
+            cs[i] = (4.0 - 2.1 * x2 + x2 * x2 / 3.0) * x2 + x * y + (-4.0 + 4.0 * y2) * y2
+            gxs[i] = 8.0 * x - 8.4 * x2 * x + 2.0 * x2 * x2 * x + y
+            gys[i] = x - 8.0 * y + 16.0 * y2 * y
     else:
         for i in range(n):
-            r = _data_eval(code, X, T, ex[i], ey[i], mark, i, use_mark)
-            gx[i] = r[1]
-            gy[i] = r[2]
+            r = _data_eval(code, X, T, xs[i], ys[i], mark, i, use_mark)
+            cs[i] = r[0]
+            gxs[i] = r[1]
+            gys[i] = r[2]
 
 
 @njit(cache=True, error_model="numpy")
@@ -360,44 +327,23 @@ def _hess_point(code, prm, X, T, x, y, mark, i, use_mark):
 # Point and grid evaluation (for Python callers and the contour view).
 
 
-@njit(cache=True, error_model="numpy")
-def evaluate_points(code, prm, X, T, xs, ys, cost, gx, gy, hxx, hxy, hyy):
-    """Exact cost, gradient and Hessian at the points (xs, ys)."""
-    n = xs.shape[0]
+@njit(cache=True, parallel=True, error_model="numpy")
+def grid_eval(code, prm, X, T, xs, ys, cost, gx, gy):
+    """Exact cost and gradient on the grid xs × ys, indexed [iy, ix]."""
+    nx = xs.shape[0]
     nomark = np.empty((1, 1), np.uint8)
-    no = n < 0  # non-literal False (see _cost_block)
-    _cost_block(code, prm, X, T, xs, ys, cost, n)
-    _grad_block(code, prm, X, T, xs, ys, gx, gy, n, nomark, no)
-    for i in range(n):
-        hxx[i], hxy[i], hyy[i] = _hess_point(code, prm, X, T, xs[i], ys[i], nomark, i, no)
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def grid_cost(code, prm, X, T, xs, ys, out):
-    """out[iy, ix] = E(xs[ix], ys[iy])."""
-    nx = xs.shape[0]
+    no = nx < 0  # non-literal False
     for iy in prange(ys.shape[0]):
-        yrow = np.empty(nx)
-        yrow[:] = ys[iy]
-        row = np.empty(nx)
-        _cost_block(code, prm, X, T, xs, yrow, row, nx)
-        out[iy, :] = row
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def grid_grad(code, prm, X, T, xs, ys, gx_out, gy_out):
-    """Exact gradient on a grid, indexed [iy, ix]."""
-    nx = xs.shape[0]
-    mark = np.empty((1, 1), np.uint8)
-    no = nx < 0  # non-literal False (see _cost_block)
-    for iy in prange(ys.shape[0]):
-        yrow = np.empty(nx)
-        yrow[:] = ys[iy]
-        gx = np.empty(nx)
-        gy = np.empty(nx)
-        _grad_block(code, prm, X, T, xs, yrow, gx, gy, nx, mark, no)
-        gx_out[iy, :] = gx
-        gy_out[iy, :] = gy
+        W = np.empty((5, nx))
+        for i in range(nx):
+            W[0, i] = xs[i]
+            W[1, i] = ys[iy]
+        z = nx - nx  # row numbers as non-literal ints: each literal would be a specialization
+        _eval_block(code, prm, X, T, W, z, z + 1, z + 2, z + 3, z + 4, nx, nomark, no)
+        for i in range(nx):
+            cost[iy, i] = W[2, i]
+            gx[iy, i] = W[3, i]
+            gy[iy, i] = W[4, i]
 
 
 # ----------------------------------------------------------------------------------------
@@ -429,12 +375,15 @@ def _shuffle(perm, i, state):
         perm[i, j] = tmp
 
 
-# Rows of the per-particle float state `W` in run_block. Everything a particle carries lives
-# in one column, so retiring a diverged particle is a column swap.
+# Rows of the per-particle array `W` in run_block. State rows come first: everything a
+# particle carries lives in one column, so retiring a diverged particle is a column swap.
 _X, _Y, _AX, _AY, _PX, _PY, _QX, _QY, _B1T, _B2T = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
 _BEST, _NOISE, _DSTEP = 10, 11, 12
 _LR, _MOM, _B1, _B2, _RHO, _EPS, _DAMP = 13, 14, 15, 16, 17, 18, 19
-_NSTATE = 20
+# Scratch rows.
+_EX, _EY, _GX, _GY, _NX, _NY, _C, _HXX, _HXY, _HYY = 20, 21, 22, 23, 24, 25, 26, 27, 28, 29
+_OX, _OY, _OAX, _OAY, _DGX, _DGY = 30, 31, 32, 33, 34, 35
+_NROWS = 36
 
 
 @njit(cache=True, error_model="numpy")
@@ -463,18 +412,22 @@ def _retire(W, Iw, perm, mark, rng, i, j):
 
 @njit(cache=True, error_model="numpy")
 def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
-              rec_x, rec_y, rec_c, full, f_gx, f_gy, f_lr, f_ax, f_ay, f_ac, f_vx, f_vy,
-              f_kin, out, out_div):
+              rec_x, rec_y, rec_c, full, f_gx, f_gy, f_lr, f_ax, f_ay, f_vx, f_vy, out, out_div,
+              evaluate):
     """Run particles lo..hi for `steps` steps; the one step loop of the project.
 
     Batch mode (full=False) records x, y, cost every `every` steps (and the last) into
     rec_*[r, p] and the final state into `out` rows (x, y, cost, avg_x, avg_y, avg_cost,
-    best_cost). Full mode (one particle) records every step and every quantity, stops at
-    divergence and returns the number of rows.
+    best_cost). Full mode (one particle) records θ, the gradient used, α_t, θ̃ and the
+    velocity at every step into rec_x, rec_y and f_*, stops at divergence and returns the
+    number of rows; its costs are evaluated afterwards in one vectorized pass.
 
-    The live particles are the first `na` columns; a particle that diverges is swapped to
-    the end and frozen, so every loop over live particles stays branch-free and
-    vectorizes. Each surface dispatcher has one call site here, keeping compilation short.
+    With `evaluate` > 0 nothing moves: out rows 0..2 get E and ∇E at the start points, and
+    with `evaluate` = 2 rows 3..5 the Hessian (hxx, hxy, hyy). Point evaluation shares this kernel so that a cold start compiles
+    one kernel, not three.
+
+    The live particles are the first `na` columns of W; a particle that diverges is swapped
+    to the end and frozen, so the loops over live particles stay branch-free and vectorize.
     """
     n = hi - lo
     N = X.shape[0]
@@ -490,17 +443,14 @@ def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
     cx = sh[S_CX]
     cy = sh[S_CY]
 
-    # One allocation per dtype: every distinct numpy call compiles a helper of its own.
-    W = np.empty((_NSTATE, n))
+    W = np.empty((_NROWS, n))
     x, y, ax, ay = W[_X], W[_Y], W[_AX], W[_AY]
     px, py, qx, qy = W[_PX], W[_PY], W[_QX], W[_QY]  # p / s / v / Adam m; Adam v
     b1t, b2t, best, noise, dstep = W[_B1T], W[_B2T], W[_BEST], W[_NOISE], W[_DSTEP]
     lr, mom, b1, b2, rho, eps, damp = W[_LR], W[_MOM], W[_B1], W[_B2], W[_RHO], W[_EPS], W[_DAMP]
-    S = np.empty((11, n))  # scratch, never swapped
-    ex, ey, gx, gy, nx, ny, hxx, hxy, hyy = S[0], S[1], S[2], S[3], S[4], S[5], S[6], S[7], S[8]
-    # Cost buffer: rows 0..n-1 are the particles, rows n..2n-1 their iterate averages.
-    Bf = np.empty((3, 2 * n))
-    bx, by, bc = Bf[0], Bf[1], Bf[2]
+    ex, ey, gx, gy, nx, ny, cost = W[_EX], W[_EY], W[_GX], W[_GY], W[_NX], W[_NY], W[_C]
+    hxx, hxy, hyy = W[_HXX], W[_HXY], W[_HYY]
+    ox, oy, oax, oay = W[_OX], W[_OY], W[_OAX], W[_OAY]
     use_mark = code >= FIRST_DATASET and batch > 0
     bsz = min(batch, N)
     pn = n if use_mark else 1
@@ -539,46 +489,37 @@ def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
         idx[i] = i
         ptr[i] = N
         rng[i] = np.uint64(seeds[p])
-    for i in range(2 * n):
-        bc[i] = 0.0
     for i in range(pn):
         for k in range(pN):
             perm[i, k] = k
             mark[i, k] = 0
 
+    # Non-literal 0 and False: a literal argument (a module constant is one) would compile
+    # another specialization of the callee.
+    z = n - n
+    no = n < 0
+    if evaluate > 0:
+        _eval_block(code, prm, X, T, W, z + _X, z + _Y, z + _C, z + _GX, z + _GY, n, mark, no)
+        for i in range(n):
+            q = lo + i
+            out[0, q] = cost[i]
+            out[1, q] = gx[i]
+            out[2, q] = gy[i]
+            if evaluate == 2:
+                out[3, q], out[4, q], out[5, q] = _hess_point(code, prm, X, T, x[i], y[i], mark, i, no)
+        return 0
     na = n  # live particles: columns 0..na-1
     nrec = 0
     r = 0
-    vx_prev = 0.0
-    vy_prev = 0.0
-    lr_prev = 1.0
     for t in range(steps + 1):
         fac = _schedule_factor(sched, t, t0, tau)
         final = t == steps
-        record = full or final or t % every == 0
         moving = na > 0 and not final
-
-        # Costs: of the particles when recorded or tracked; of the averages in full mode
-        # and at the end.
-        if record or track_best:
-            m = n
-            for i in range(n):
-                bx[i] = x[i]
-                by[i] = y[i]
-            if full or final:
-                m = 2 * n
-                for i in range(n):
-                    bx[n + i] = ax[i]
-                    by[n + i] = ay[i]
-            _cost_block(code, prm, X, T, bx, by, bc, m)
-            if full and not math.isfinite(bc[0]):
-                dstep[0] = t
-                na = 0
-                break
-            for i in range(na):
-                best[i] = min(best[i], bc[i])
+        record = not full and (final or t % every == 0)
 
         # The gradient estimate of this step (the last row of a full run: the exact one).
+        # Its call also gives E(θ_t) when the point is θ_t and the batch is full.
+        cost_known = False
         if moving or full:
             stochastic = moving and use_mark
             lookahead = rule == NESTEROV and moving
@@ -586,9 +527,6 @@ def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
                 for i in range(na):
                     ex[i] = x[i] + mom[i] * px[i]
                     ey[i] = y[i] + mom[i] * py[i]
-            at_x = ex if lookahead else x
-            at_y = ey if lookahead else y
-            ng = na if moving else n
             if stochastic:
                 for i in range(na):
                     if ptr[i] + bsz > N:
@@ -597,7 +535,10 @@ def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
                     for k in range(ptr[i], ptr[i] + bsz):
                         mark[i, perm[i, k]] = 1
                     ptr[i] += bsz
-            _grad_block(code, prm, X, T, at_x, at_y, gx, gy, ng, mark, stochastic)
+            ng = na if moving else n
+            _eval_block(code, prm, X, T, W, z + (_EX if lookahead else _X),
+                        z + (_EY if lookahead else _Y), z + _C, z + _GX, z + _GY, ng, mark, stochastic)
+            cost_known = not (lookahead or stochastic)
             if rule == NEWTON and moving:
                 for i in range(na):
                     hxx[i], hxy[i], hyy[i] = _hess_point(code, prm, X, T, x[i], y[i], mark, i,
@@ -615,121 +556,128 @@ def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
         if full:
             rec_x[t, 0] = x[0]
             rec_y[t, 0] = y[0]
-            rec_c[t, 0] = bc[0]
             f_gx[t] = gx[0]
             f_gy[t] = gy[0]
             f_lr[t] = lr[0] * fac
             f_ax[t] = ax[0]
             f_ay[t] = ay[0]
-            f_ac[t] = bc[1]
-            f_vx[t] = vx_prev
-            f_vy[t] = vy_prev
-            f_kin[t] = 0.5 * (vx_prev * vx_prev + vy_prev * vy_prev) / lr_prev
             nrec = t + 1
-        elif record:
-            for i in range(n):
-                q = lo + idx[i]
-                rec_x[r, q] = x[i]
-                rec_y[r, q] = y[i]
-                rec_c[r, q] = bc[i]
-            r += 1
+        else:
+            # E(θ_t): for best-cost tracking (live particles) and for records (all).
+            if record or track_best:
+                m = n if record else na
+                if not (cost_known and m <= na):
+                    _eval_block(code, prm, X, T, W, z + _X, z + _Y, z + _C, z + _DGX, z + _DGY, m,
+                                mark, no)
+                for i in range(na):
+                    best[i] = min(best[i], cost[i])
+            if record:
+                for i in range(n):
+                    q = lo + idx[i]
+                    rec_x[r, q] = x[i]
+                    rec_y[r, q] = y[i]
+                    rec_c[r, q] = cost[i]
+                r += 1
         if not moving:
             if final:
                 break
             continue
 
-        # The update rule: (nx, ny) = θ_t+1. Short loops over few arrays vectorize best.
+        # The update rule: (nx, ny) = θ_t+1.
         if rule == GD:
             for i in range(na):
-                nx[i] = x[i] - (lr[i] * fac) * gx[i]
-            for i in range(na):
-                ny[i] = y[i] - (lr[i] * fac) * gy[i]
+                a = lr[i] * fac
+                nx[i] = x[i] - a * gx[i]
+                ny[i] = y[i] - a * gy[i]
         elif rule == MOMENTUM or rule == NESTEROV:
             for i in range(na):
-                px[i] = mom[i] * px[i] - (lr[i] * fac) * gx[i]
-            for i in range(na):
-                py[i] = mom[i] * py[i] - (lr[i] * fac) * gy[i]
-            for i in range(na):
+                a = lr[i] * fac
+                px[i] = mom[i] * px[i] - a * gx[i]
+                py[i] = mom[i] * py[i] - a * gy[i]
                 nx[i] = x[i] + px[i]
                 ny[i] = y[i] + py[i]
         elif rule == ADAGRAD:
             for i in range(na):
+                a = lr[i] * fac
                 px[i] = px[i] + gx[i] * gx[i]
                 py[i] = py[i] + gy[i] * gy[i]
-            for i in range(na):
-                a = lr[i] * fac
                 nx[i] = x[i] - a * gx[i] / (math.sqrt(px[i]) + eps[i])
                 ny[i] = y[i] - a * gy[i] / (math.sqrt(py[i]) + eps[i])
         elif rule == RMSPROP:
             for i in range(na):
+                a = lr[i] * fac
                 px[i] = rho[i] * px[i] + (1.0 - rho[i]) * gx[i] * gx[i]
                 py[i] = rho[i] * py[i] + (1.0 - rho[i]) * gy[i] * gy[i]
-            for i in range(na):
-                a = lr[i] * fac
                 nx[i] = x[i] - a * gx[i] / (math.sqrt(px[i]) + eps[i])
                 ny[i] = y[i] - a * gy[i] / (math.sqrt(py[i]) + eps[i])
         elif rule == ADAM:
             for i in range(na):
+                a = lr[i] * fac
                 b1t[i] = b1t[i] * b1[i]
                 b2t[i] = b2t[i] * b2[i]
-            for i in range(na):
                 px[i] = b1[i] * px[i] + (1.0 - b1[i]) * gx[i]
                 py[i] = b1[i] * py[i] + (1.0 - b1[i]) * gy[i]
-            for i in range(na):
                 qx[i] = b2[i] * qx[i] + (1.0 - b2[i]) * gx[i] * gx[i]
                 qy[i] = b2[i] * qy[i] + (1.0 - b2[i]) * gy[i] * gy[i]
-            for i in range(na):
-                a = lr[i] * fac
                 nx[i] = x[i] - a * (px[i] / (1.0 - b1t[i])) / (math.sqrt(qx[i] / (1.0 - b2t[i])) + eps[i])
                 ny[i] = y[i] - a * (py[i] / (1.0 - b1t[i])) / (math.sqrt(qy[i] / (1.0 - b2t[i])) + eps[i])
         else:
             for i in range(na):
+                a = lr[i] * fac
                 dx, dy = _newton_direction(hxx[i], hxy[i], hyy[i], damp[i], gx[i], gy[i])
-                nx[i] = x[i] - (lr[i] * fac) * dx
-                ny[i] = y[i] - (lr[i] * fac) * dy
+                nx[i] = x[i] - a * dx
+                ny[i] = y[i] - a * dy
 
-        # Divergence is data: a particle that turns non-finite or leaves the bound stops
-        # (NaN and inf fail the comparisons). Counting is a vectorizable reduction; only a
-        # step where some particle fails takes the slow path that retires it.
-        nbad = 0
+        # Take the step, average (eq. 11) and count the particles that left the bound or
+        # turned non-finite (NaN and inf fail the comparisons). Branch-free, so it
+        # vectorizes; the rare step where some particle fails takes the slow path below.
+        nok = 0
         for i in range(na):
-            nbad += np.int64((abs(nx[i] - cx) <= bound) & (abs(ny[i] - cy) <= bound))
-        nbad = na - nbad
-        if nbad > 0:
+            nxi = nx[i]
+            nyi = ny[i]
+            nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
+            ox[i] = x[i]
+            oy[i] = y[i]
+            oax[i] = ax[i]
+            oay[i] = ay[i]
+            x[i] = nxi
+            y[i] = nyi
+            ax[i] = c1 * ax[i] + c2 * nxi
+            ay[i] = c1 * ay[i] + c2 * nyi
+        if nok < na:
+            # Divergence is data: the particle keeps its last finite state and is retired.
             i = 0
             while i < na:
                 if (abs(nx[i] - cx) <= bound) and (abs(ny[i] - cy) <= bound):
                     i += 1
                     continue
+                x[i] = ox[i]
+                y[i] = oy[i]
+                ax[i] = oax[i]
+                ay[i] = oay[i]
                 dstep[i] = t + 1
                 na -= 1
                 if i != na:
                     _retire(W, Iw, perm, mark, rng, i, na)
-                    nx[i] = nx[na]
-                    ny[i] = ny[na]
         if full:
             if na == 0:
                 break
-            vx_prev = nx[0] - x[0]
-            vy_prev = ny[0] - y[0]
-            lr_prev = lr[0] * fac
-        for i in range(na):
-            x[i] = nx[i]
-            y[i] = ny[i]
-        # Iterate averaging, eq. 11.
-        for i in range(na):
-            ax[i] = c1 * ax[i] + c2 * x[i]
-            ay[i] = c1 * ay[i] + c2 * y[i]
+            f_vx[t + 1] = nx[0] - ox[0]
+            f_vy[t + 1] = ny[0] - oy[0]
 
+    if not full:
+        # Costs of the final averages (the final costs of θ came with the last record).
+        _eval_block(code, prm, X, T, W, z + _AX, z + _AY, z + _HXX, z + _DGX, z + _DGY, n, mark, no)
     for i in range(n):
         q = lo + idx[i]
         out[0, q] = x[i]
         out[1, q] = y[i]
-        out[2, q] = bc[i]
         out[3, q] = ax[i]
         out[4, q] = ay[i]
-        out[5, q] = bc[n + i]
-        out[6, q] = best[i] if best[i] < np.inf else bc[i]
+        if not full:
+            out[2, q] = cost[i]
+            out[5, q] = hxx[i]
+            out[6, q] = best[i] if best[i] < np.inf else cost[i]
         out_div[q] = np.int64(dstep[i])
     return nrec
 
@@ -768,21 +716,16 @@ def _newton_direction(hxx, hxy, hyy, damping, gx, gy):
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def run_particles(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, full,
-                  rec_x, rec_y, rec_c, f_gx, f_gy, f_lr, f_ax, f_ay, f_ac, f_vx, f_vy, f_kin,
-                  out, out_div):
-    """The one entry point of the step loop: P particles in parallel blocks of BLOCK.
-
-    Batch mode records every `every`-th step into rec_*[r, p]; full mode (P = 1) records
-    every step and every quantity into the f_* arrays and returns the row count.
-    """
+def run_particles(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every,
+                  rec_x, rec_y, rec_c, out, out_div):
+    """P particles in parallel blocks of BLOCK (batch mode of run_block)."""
     P = x0.shape[0]
     nblocks = (P + BLOCK - 1) // BLOCK
-    counts = np.zeros(nblocks, np.int64)
+    e = np.empty(0)
+    no = P < 0  # non-literal False and 0: literals would compile another run_block
+    z = P - P
     for b in prange(nblocks):
         lo = b * BLOCK
         hi = min(lo + BLOCK, P)
-        counts[b] = run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
-                               rec_x, rec_y, rec_c, full, f_gx, f_gy, f_lr, f_ax, f_ay, f_ac,
-                               f_vx, f_vy, f_kin, out, out_div)
-    return counts[0]
+        run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
+                  rec_x, rec_y, rec_c, no, e, e, e, e, e, e, e, out, out_div, z)

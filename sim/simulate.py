@@ -13,11 +13,10 @@ import numpy as np
 
 from sim import kernels as K
 from sim.optimizers import HYPERPARAMS, RULES, SCHEDULES, OptimizerConfig
-from sim.surfaces import Surface
+from sim.surfaces import Surface, evaluate_points
 from sim.trajectory import BatchResult, Trajectory
 
 MAX_STEPS = 10_000_000
-_NO_FULL = tuple(np.empty(0) for _ in range(9))  # batch mode records no per-step extras
 
 
 def _check_steps(steps: int) -> int:
@@ -78,27 +77,33 @@ def simulate(surface: Surface, config: OptimizerConfig, start=None, steps: int =
     n = steps + 1
     rec_x = np.empty((n, 1))
     rec_y = np.empty((n, 1))
-    rec_c = np.empty((n, 1))
-    f = [np.empty(n) for _ in range(9)]
+    gx, gy, lr, ax, ay, vx, vy = (np.zeros(n) for _ in range(7))
     out = np.empty((7, 1))
     out_div = np.empty(1, np.int64)
-    # A single run calls the block loop directly: no thread pool, and a cold start compiles
-    # only the serial kernel.
+    # A single run calls the block loop directly: no thread pool to wake.
     nrec = K.run_block(surface.code, surface.kparams, surface.X, surface.T, ip, sh,
-                        _hyper_rows([cfg]), np.array([x0]), np.array([y0]),
-                        np.array([int(seed)], np.int64), steps, 1, 0, 1, rec_x, rec_y, rec_c,
-                        True, *f, out, out_div)
-    gx, gy, lr, ax, ay, ac, vx, vy, kin = (a[:nrec] for a in f)
+                       _hyper_rows([cfg]), np.array([x0]), np.array([y0]),
+                       np.array([int(seed)], np.int64), steps, 1, 0, 1, rec_x, rec_y, rec_x,
+                       True, gx, gy, lr, ax, ay, vx, vy, out, out_div, 0)
+    theta = np.column_stack([rec_x[:nrec, 0], rec_y[:nrec, 0]])
+    avg = np.column_stack([ax[:nrec], ay[:nrec]])
+    # The costs of θ_t and θ̃_t, in one vectorized pass after the loop.
+    pts = np.concatenate([theta, avg])
+    costs = evaluate_points(surface.code, surface.kparams, surface.X, surface.T, pts[:, 0], pts[:, 1],
+                            hessian=False)[0]
+    velocity = np.column_stack([vx[:nrec], vy[:nrec]])
+    kinetic = np.zeros(nrec)
+    kinetic[1:] = 0.5 * (velocity[1:, 0] ** 2 + velocity[1:, 1] ** 2) / lr[:nrec - 1]
     div = int(out_div[0])
     return Trajectory(
-        theta=np.column_stack([rec_x[:nrec, 0], rec_y[:nrec, 0]]),
-        cost=rec_c[:nrec, 0].copy(),
-        grad=np.column_stack([gx, gy]),
-        velocity=np.column_stack([vx, vy]),
-        lr=lr.copy(),
-        avg=np.column_stack([ax, ay]),
-        avg_cost=ac.copy(),
-        kinetic=kin.copy(),
+        theta=theta,
+        cost=costs[:nrec],
+        grad=np.column_stack([gx[:nrec], gy[:nrec]]),
+        velocity=velocity,
+        lr=lr[:nrec].copy(),
+        avg=avg,
+        avg_cost=costs[nrec:],
+        kinetic=kinetic,
         diverged_at=div if div >= 0 else None,
         config=cfg,
         seed=int(seed),
@@ -170,8 +175,8 @@ def simulate_batch(surface: Surface, configs: OptimizerConfig | Sequence[Optimiz
         g_rx, g_ry, g_rc = (rx, ry, rc) if whole else (np.empty((rs.size, idx.size)) for _ in range(3))
         K.run_particles(surface.code, surface.kparams, surface.X, surface.T, ip, sh,
                         hpp, np.ascontiguousarray(starts[idx, 0]), np.ascontiguousarray(starts[idx, 1]),
-                        np.ascontiguousarray(seeds[idx]), steps, every, False, g_rx, g_ry, g_rc,
-                        *_NO_FULL, g_out, g_div)
+                        np.ascontiguousarray(seeds[idx]), steps, every, g_rx, g_ry, g_rc,
+                        g_out, g_div)
         if not whole:
             out[:, idx] = g_out
             div[idx] = g_div

@@ -124,12 +124,9 @@ class Surface:
         """Exact cost, gradient and Hessian at points (arrays broadcast together)."""
         xs, ys = np.broadcast_arrays(np.asarray(x, float), np.asarray(y, float))
         shape = xs.shape
-        xs = np.ascontiguousarray(xs.ravel())
-        ys = np.ascontiguousarray(ys.ravel())
-        outs = [np.empty(xs.size) for _ in range(6)]
-        K.evaluate_points(self.code, self.kparams, self.X, self.T, xs, ys, *outs)
+        out = evaluate_points(self.code, self.kparams, self.X, self.T, xs.ravel(), ys.ravel())
         names = ("cost", "gx", "gy", "hxx", "hxy", "hyy")
-        return {k: v.reshape(shape) for k, v in zip(names, outs)}
+        return {k: out[i].reshape(shape) for i, k in enumerate(names)}
 
     def cost(self, x, y):
         """E(x, y)."""
@@ -148,21 +145,21 @@ class Surface:
         row1 = np.stack([e["hxy"], e["hyy"]], axis=-1)
         return np.stack([row0, row1], axis=-2)
 
-    def grid(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-        """Cost on the grid xs × ys, indexed [iy, ix]."""
+    def grid_eval(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Cost and gradient components on the grid xs × ys, each indexed [iy, ix]."""
         xs = np.ascontiguousarray(xs, dtype=float)
         ys = np.ascontiguousarray(ys, dtype=float)
-        out = np.empty((ys.size, xs.size))
-        K.grid_cost(self.code, self.kparams, self.X, self.T, xs, ys, out)
-        return out
+        out = tuple(np.empty((ys.size, xs.size)) for _ in range(3))
+        K.grid_eval(self.code, self.kparams, self.X, self.T, xs, ys, *out)
+        return out  # type: ignore[return-value]
+
+    def grid(self, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        """Cost on the grid xs × ys, indexed [iy, ix]."""
+        return self.grid_eval(xs, ys)[0]
 
     def gradient_grid(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact gradient components on the grid xs × ys, indexed [iy, ix]."""
-        xs = np.ascontiguousarray(xs, dtype=float)
-        ys = np.ascontiguousarray(ys, dtype=float)
-        gx = np.empty((ys.size, xs.size))
-        gy = np.empty((ys.size, xs.size))
-        K.grid_grad(self.code, self.kparams, self.X, self.T, xs, ys, gx, gy)
+        _, gx, gy = self.grid_eval(xs, ys)
         return gx, gy
 
     def nearest_minimum(self, x: float, y: float) -> tuple[int, float]:
@@ -185,6 +182,28 @@ class Surface:
         return 0.5 * (x0 + x1), 0.5 * (y0 + y1)
 
 
+_NO_PARTICLE_SETTINGS = (np.zeros(K.NIP, np.int64), np.ones(K.NSH))
+
+
+def evaluate_points(code: int, kparams: np.ndarray, X: np.ndarray, T: np.ndarray, xs, ys,
+                    hessian: bool = True) -> np.ndarray:
+    """Exact (cost, gx, gy, hxx, hxy, hyy) at points: an array (6, n) (3 rows without Hessian).
+
+    Uses the step loop's kernel in its evaluate mode, so a cold start compiles one kernel.
+    """
+    xs = np.ascontiguousarray(xs, dtype=float)
+    ys = np.ascontiguousarray(ys, dtype=float)
+    n = xs.size
+    out = np.empty((7, n))
+    ip, sh = _NO_PARTICLE_SETTINGS
+    hpp = np.ones((K.NHP, n))  # C-contiguous: another layout would compile another kernel
+    e = np.empty(0)
+    e2 = np.empty((0, 0))
+    K.run_block(code, kparams, X, T, ip, sh, hpp, xs, ys, np.zeros(n, np.int64), 0, 1, 0, n,
+                e2, e2, e2, False, e, e, e, e, e, e, e, out, np.empty(n, np.int64), 2 if hessian else 1)
+    return out[:6] if hessian else out[:3]
+
+
 def refine_critical_points(code: int, kparams: np.ndarray, X: np.ndarray, T: np.ndarray,
                            guesses, tol: float = 1e-10) -> tuple[list[CriticalPoint], list[CriticalPoint]]:
     """Newton-refine guessed critical points and classify them by the Hessian.
@@ -195,12 +214,9 @@ def refine_critical_points(code: int, kparams: np.ndarray, X: np.ndarray, T: np.
     for gx0, gy0 in guesses:
         p = np.array([gx0, gy0], float)
         for _ in range(60):
-            xs = np.array([p[0]])
-            ys = np.array([p[1]])
-            outs = [np.empty(1) for _ in range(6)]
-            K.evaluate_points(code, kparams, X, T, xs, ys, *outs)
-            g = np.array([outs[1][0], outs[2][0]])
-            H = np.array([[outs[3][0], outs[4][0]], [outs[4][0], outs[5][0]]])
+            ev = evaluate_points(code, kparams, X, T, p[:1], p[1:])[:, 0]
+            g = ev[1:3]
+            H = np.array([[ev[3], ev[4]], [ev[4], ev[5]]])
             if np.linalg.norm(g) < tol:
                 break
             try:
@@ -217,7 +233,7 @@ def refine_critical_points(code: int, kparams: np.ndarray, X: np.ndarray, T: np.
             continue
         if any(math.hypot(p[0] - f[0], p[1] - f[1]) < 1e-6 for f in found):
             continue
-        found.append((float(p[0]), float(p[1]), float(outs[0][0]), kind))
+        found.append((float(p[0]), float(p[1]), float(ev[0]), kind))
     mins = [f for f in found if f[3] == "min"]
     lowest = min((f[2] for f in mins), default=0.0)
     minima = [CriticalPoint(f[0], f[1], f[2], "global" if f[2] <= lowest + 1e-9 * (1 + abs(lowest)) else "local")
