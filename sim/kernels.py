@@ -382,8 +382,8 @@ _BEST, _NOISE, _DSTEP = 10, 11, 12
 _LR, _MOM, _B1, _B2, _RHO, _EPS, _DAMP = 13, 14, 15, 16, 17, 18, 19
 # Scratch rows.
 _EX, _EY, _GX, _GY, _NX, _NY, _C, _HXX, _HXY, _HYY = 20, 21, 22, 23, 24, 25, 26, 27, 28, 29
-_OX, _OY, _OAX, _OAY, _DGX, _DGY = 30, 31, 32, 33, 34, 35
-_NROWS = 36
+_DGX, _DGY = 30, 31
+_NROWS = 32
 
 
 @njit(cache=True, error_model="numpy")
@@ -450,7 +450,6 @@ def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
     lr, mom, b1, b2, rho, eps, damp = W[_LR], W[_MOM], W[_B1], W[_B2], W[_RHO], W[_EPS], W[_DAMP]
     ex, ey, gx, gy, nx, ny, cost = W[_EX], W[_EY], W[_GX], W[_GY], W[_NX], W[_NY], W[_C]
     hxx, hxy, hyy = W[_HXX], W[_HXY], W[_HYY]
-    ox, oy, oax, oay = W[_OX], W[_OY], W[_OAX], W[_OAY]
     use_mark = code >= FIRST_DATASET and batch > 0
     bsz = min(batch, N)
     pn = n if use_mark else 1
@@ -583,33 +582,49 @@ def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
                 break
             continue
 
-        # The update rule: (nx, ny) = θ_t+1.
+        # The update rule: (nx, ny) = θ_t+1, counting in the same pass the particles whose
+        # step stays finite and within the bound (NaN and inf fail the comparisons).
+        nok = 0
         if rule == GD:
             for i in range(na):
                 a = lr[i] * fac
-                nx[i] = x[i] - a * gx[i]
-                ny[i] = y[i] - a * gy[i]
+                nxi = x[i] - a * gx[i]
+                nyi = y[i] - a * gy[i]
+                nx[i] = nxi
+                ny[i] = nyi
+                nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
         elif rule == MOMENTUM or rule == NESTEROV:
             for i in range(na):
                 a = lr[i] * fac
-                px[i] = mom[i] * px[i] - a * gx[i]
-                py[i] = mom[i] * py[i] - a * gy[i]
-                nx[i] = x[i] + px[i]
-                ny[i] = y[i] + py[i]
+                pxi = mom[i] * px[i] - a * gx[i]
+                pyi = mom[i] * py[i] - a * gy[i]
+                px[i] = pxi
+                py[i] = pyi
+                nxi = x[i] + pxi
+                nyi = y[i] + pyi
+                nx[i] = nxi
+                ny[i] = nyi
+                nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
         elif rule == ADAGRAD:
             for i in range(na):
                 a = lr[i] * fac
                 px[i] = px[i] + gx[i] * gx[i]
                 py[i] = py[i] + gy[i] * gy[i]
-                nx[i] = x[i] - a * gx[i] / (math.sqrt(px[i]) + eps[i])
-                ny[i] = y[i] - a * gy[i] / (math.sqrt(py[i]) + eps[i])
+                nxi = x[i] - a * gx[i] / (math.sqrt(px[i]) + eps[i])
+                nyi = y[i] - a * gy[i] / (math.sqrt(py[i]) + eps[i])
+                nx[i] = nxi
+                ny[i] = nyi
+                nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
         elif rule == RMSPROP:
             for i in range(na):
                 a = lr[i] * fac
                 px[i] = rho[i] * px[i] + (1.0 - rho[i]) * gx[i] * gx[i]
                 py[i] = rho[i] * py[i] + (1.0 - rho[i]) * gy[i] * gy[i]
-                nx[i] = x[i] - a * gx[i] / (math.sqrt(px[i]) + eps[i])
-                ny[i] = y[i] - a * gy[i] / (math.sqrt(py[i]) + eps[i])
+                nxi = x[i] - a * gx[i] / (math.sqrt(px[i]) + eps[i])
+                nyi = y[i] - a * gy[i] / (math.sqrt(py[i]) + eps[i])
+                nx[i] = nxi
+                ny[i] = nyi
+                nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
         elif rule == ADAM:
             for i in range(na):
                 a = lr[i] * fac
@@ -619,42 +634,29 @@ def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
                 py[i] = b1[i] * py[i] + (1.0 - b1[i]) * gy[i]
                 qx[i] = b2[i] * qx[i] + (1.0 - b2[i]) * gx[i] * gx[i]
                 qy[i] = b2[i] * qy[i] + (1.0 - b2[i]) * gy[i] * gy[i]
-                nx[i] = x[i] - a * (px[i] / (1.0 - b1t[i])) / (math.sqrt(qx[i] / (1.0 - b2t[i])) + eps[i])
-                ny[i] = y[i] - a * (py[i] / (1.0 - b1t[i])) / (math.sqrt(qy[i] / (1.0 - b2t[i])) + eps[i])
+                nxi = x[i] - a * (px[i] / (1.0 - b1t[i])) / (math.sqrt(qx[i] / (1.0 - b2t[i])) + eps[i])
+                nyi = y[i] - a * (py[i] / (1.0 - b1t[i])) / (math.sqrt(qy[i] / (1.0 - b2t[i])) + eps[i])
+                nx[i] = nxi
+                ny[i] = nyi
+                nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
         else:
             for i in range(na):
                 a = lr[i] * fac
                 dx, dy = _newton_direction(hxx[i], hxy[i], hyy[i], damp[i], gx[i], gy[i])
-                nx[i] = x[i] - a * dx
-                ny[i] = y[i] - a * dy
+                nxi = x[i] - a * dx
+                nyi = y[i] - a * dy
+                nx[i] = nxi
+                ny[i] = nyi
+                nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
 
-        # Take the step, average (eq. 11) and count the particles that left the bound or
-        # turned non-finite (NaN and inf fail the comparisons). Branch-free, so it
-        # vectorizes; the rare step where some particle fails takes the slow path below.
-        nok = 0
-        for i in range(na):
-            nxi = nx[i]
-            nyi = ny[i]
-            nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
-            ox[i] = x[i]
-            oy[i] = y[i]
-            oax[i] = ax[i]
-            oay[i] = ay[i]
-            x[i] = nxi
-            y[i] = nyi
-            ax[i] = c1 * ax[i] + c2 * nxi
-            ay[i] = c1 * ay[i] + c2 * nyi
         if nok < na:
-            # Divergence is data: the particle keeps its last finite state and is retired.
+            # Divergence is data: a particle whose step failed keeps its last finite state
+            # and is retired to the end of the block; the rest move on below.
             i = 0
             while i < na:
                 if (abs(nx[i] - cx) <= bound) and (abs(ny[i] - cy) <= bound):
                     i += 1
                     continue
-                x[i] = ox[i]
-                y[i] = oy[i]
-                ax[i] = oax[i]
-                ay[i] = oay[i]
                 dstep[i] = t + 1
                 na -= 1
                 if i != na:
@@ -662,8 +664,16 @@ def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
         if full:
             if na == 0:
                 break
-            f_vx[t + 1] = nx[0] - ox[0]
-            f_vy[t + 1] = ny[0] - oy[0]
+            f_vx[t + 1] = nx[0] - x[0]
+            f_vy[t + 1] = ny[0] - y[0]
+        # Take the step and update the iterate average (eq. 11).
+        for i in range(na):
+            nxi = nx[i]
+            nyi = ny[i]
+            x[i] = nxi
+            y[i] = nyi
+            ax[i] = c1 * ax[i] + c2 * nxi
+            ay[i] = c1 * ay[i] + c2 * nyi
 
     if not full:
         # Costs of the final averages (the final costs of θ came with the last record).
