@@ -129,6 +129,8 @@ def scenario_from_args(args: argparse.Namespace):
     if steps is not None and steps < 0:
         raise UsageError(f"--steps must not be negative, got {args.steps}")
     seed = None if args.seed is None else _number(args.seed, "seed", integer=True)
+    if seed is not None and not (0 <= seed < 2**63):
+        raise UsageError(f"--seed must be a whole number in [0, 2**63 - 1], got {args.seed}")
     if getattr(args, "scenario", None):
         try:
             sc = load_scenario(args.scenario)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sim.optimizers import OptimizerConfig
-from sim.simulate import MAX_STEPS, simulate
+from sim.simulate import MAX_SEED, MAX_STEPS, simulate
 from sim.surfaces import Surface, check_params, make_surface
 from sim.trajectory import Trajectory
 
@@ -138,6 +138,13 @@ def _num(v, where: str, integer: bool = False) -> float:
     return int(v) if integer else float(v)
 
 
+def _seed(v, where: str) -> int:
+    s = _num(v, where, integer=True)
+    if not (0 <= s <= MAX_SEED):
+        raise ScenarioError(f"{where}: must be a whole number in [0, 2**63 - 1], got {v}")
+    return int(s)
+
+
 def _pair(v, where: str) -> tuple[float, float]:
     if not isinstance(v, (list, tuple)) or len(v) != 2:
         raise ScenarioError(f"{where}: expected [x, y]")
@@ -174,7 +181,7 @@ def from_dict(d: object) -> Scenario:
     steps = _num(d.get("steps", 500), "steps", integer=True)
     if not (1 <= steps <= MAX_STEPS):
         raise ScenarioError(f"steps: must be in [1, {MAX_STEPS}], got {steps}")
-    seed = _num(d.get("seed", 0), "seed", integer=True)
+    seed = _seed(d.get("seed", 0), "seed")
     box = d.get("box")
     if box is not None:
         if not isinstance(box, (list, tuple)) or len(box) != 4:
@@ -213,7 +220,7 @@ def from_dict(d: object) -> Scenario:
         visible = rd.get("visible", True)
         if not isinstance(visible, bool):
             raise ScenarioError(f"{where}.visible: expected true or false")
-        rseed = _num(rd.get("seed", seed), f"{where}.seed", integer=True)
+        rseed = _seed(rd.get("seed", seed), f"{where}.seed")
         runs.append(Run(cfg, label[:200], start, int(rseed), color, visible))
     title = d.get("title", "")
     desc = d.get("description", "")

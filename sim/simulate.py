@@ -25,6 +25,15 @@ def _check_steps(steps: int) -> int:
     return int(steps)
 
 
+MAX_SEED = 2**63 - 1
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or int(seed) != seed or not (0 <= seed <= MAX_SEED):
+        raise ValueError(f"seed must be a whole number in [0, 2**63 - 1], not {seed!r}")
+    return int(seed)
+
+
 def _check_start(start) -> tuple[float, float]:
     try:
         x, y = (float(v) for v in start)
@@ -72,6 +81,7 @@ def simulate(surface: Surface, config: OptimizerConfig, start=None, steps: int =
     """Run one optimizer from `start` (default: the surface's) and record every step."""
     cfg = config.validated()
     steps = _check_steps(steps)
+    seed = _check_seed(seed)
     x0, y0 = _check_start(surface.start if start is None else start)
     ip, sh = _settings(surface, cfg, track_best=False)
     n = steps + 1
@@ -145,13 +155,17 @@ def simulate_batch(surface: Surface, configs: OptimizerConfig | Sequence[Optimiz
         starts = np.broadcast_to(starts, (P, 2))
     if starts.shape != (P, 2) or not np.all(np.isfinite(starts)):
         raise ValueError(f"starts must be {P} finite (x, y) pairs")
-    seeds = np.arange(P, dtype=np.int64) if seeds is None else np.asarray(seeds, np.int64)
-    if seeds.shape != (P,):
-        raise ValueError(f"seeds must hold {P} integers")
-    every = steps if not every else int(every)
-    if every < 1:
-        raise ValueError("every must be a positive whole number")
-    every = max(1, min(every, max(steps, 1)))
+    if seeds is None:
+        seeds = np.arange(P, dtype=np.int64)
+    else:
+        if np.shape(seeds) != (P,):
+            raise ValueError(f"seeds must hold {P} integers")
+        seeds = np.array([_check_seed(v) for v in np.asarray(seeds).tolist()], np.int64)
+    if every is None:
+        every = max(steps, 1)
+    if isinstance(every, bool) or int(every) != every or every < 1:
+        raise ValueError(f"every must be a positive whole number, not {every!r}")
+    every = min(int(every), max(steps, 1))
     rs = record_steps(steps, every)
 
     out = np.empty((7, P))

@@ -227,8 +227,8 @@ def refine_critical_points(code: int, kparams: np.ndarray, X: np.ndarray, T: np.
                 break
         if not np.all(np.isfinite(p)) or np.linalg.norm(g) > 1e-6:
             continue
-        ev = np.linalg.eigvalsh(H)
-        kind = "min" if ev[0] > 0 else ("saddle" if ev[1] > 0 else "max")
+        eig = np.linalg.eigvalsh(H)
+        kind = "min" if eig[0] > 0 else ("saddle" if eig[1] > 0 else "max")
         if kind == "max":
             continue
         if any(math.hypot(p[0] - f[0], p[1] - f[1]) < 1e-6 for f in found):
