@@ -104,16 +104,32 @@ def test_per_particle_configs_match_individual_runs():
     assert len({tuple(t) for t in res.final_theta}) == len(configs)
 
 
-def test_mixed_rules_and_schedules_in_one_batch():
+def test_mixed_rules_schedules_and_noise_in_one_batch():
     s = make_surface("himmelblau")
     configs = [OptimizerConfig("gd", lr=5e-3), OptimizerConfig("adam", lr=0.05),
                OptimizerConfig("gd", lr=2e-3, schedule="exponential", tau=50.0),
                OptimizerConfig("newton", lr=0.5), OptimizerConfig("adam", lr=0.02, beta1=0.5),
-               OptimizerConfig("rmsprop", lr=0.01, avg_tau=3.0)]
+               OptimizerConfig("rmsprop", lr=0.01, avg_tau=3.0),
+               OptimizerConfig("gd", lr=5e-3, noise=2.0), OptimizerConfig("adam", lr=0.05, noise=0.5),
+               OptimizerConfig("nesterov", lr=2e-3, noise=1.0), OptimizerConfig("nesterov", lr=2e-3)]
     starts = _starts(s, len(configs), seed=3)
-    res = simulate_batch(s, configs, starts, steps=100, every=9)
+    res = simulate_batch(s, configs, starts, steps=100, every=9, track_best=True)
     for i, cfg in enumerate(configs):
-        _assert_particle_is_single_run(s, res, i, cfg, starts[i], 100, seed=i)
+        tr = _assert_particle_is_single_run(s, res, i, cfg, starts[i], 100, seed=i)
+        assert res.best_cost[i] == tr.cost.min()
+
+
+@pytest.mark.parametrize("cfg", [OptimizerConfig("nesterov", lr=0.05, batch_size=8),
+                                 OptimizerConfig("newton", lr=0.5, batch_size=20, noise=0.01),
+                                 OptimizerConfig("adam", lr=0.05, batch_size=5, schedule="inverse", tau=10.0)],
+                         ids=["nesterov", "newton", "adam"])
+def test_track_best_with_mini_batches(cfg):
+    s = make_surface("logreg", n_examples=40)
+    starts = _starts(s, 8, seed=9)
+    res = simulate_batch(s, cfg, starts, steps=80, every=16, track_best=True)
+    for i in range(8):
+        tr = _assert_particle_is_single_run(s, res, i, cfg, starts[i], 80, seed=i)
+        assert res.best_cost[i] == tr.cost.min()
 
 
 def _assert_all_finite(res):
@@ -133,6 +149,51 @@ def test_diverging_particles_are_retired_cleanly():
     for i, cfg in enumerate(configs):
         tr = _assert_particle_is_single_run(s, res, i, cfg, starts[i], 400, seed=i)
         assert (tr.diverged_at is not None) == (lrs[i] > 0.2), lrs[i]
+        assert res.best_cost[i] == tr.cost.min()
+
+
+def test_particles_diverging_on_the_same_step_and_across_blocks():
+    """Several particles leave on one step (adjacent columns, the block's last one too)."""
+    s = make_surface("quadratic", kappa=10.0, angle=30.0)
+    P = 300
+    lrs = np.full(P, 0.1)
+    lrs[250:262] = 0.3  # straddles the block boundary at 256
+    lrs[-3:] = 0.3  # the last columns of the partial block
+    lrs[::50] = 0.25
+    configs = [OptimizerConfig("gd", lr=float(lr)) for lr in lrs]
+    starts = np.tile((-2.5, 1.5), (P, 1))
+    res = simulate_batch(s, configs, starts, steps=200, every=50, track_best=True)
+    _assert_all_finite(res)
+    for lr in (0.1, 0.25, 0.3):
+        div = set(res.diverged_at[lrs == lr].tolist())
+        assert len(div) == 1, (lr, div)  # the same start and rate: the same step
+        assert (div.pop() >= 0) == (lr > 0.2)
+    for i in (0, 1, 50, 249, 250, 255, 256, 261, 262, 296, 297, 299):
+        tr = _assert_particle_is_single_run(s, res, i, configs[i], starts[i], 200, seed=i)
+        assert res.best_cost[i] == tr.cost.min()
+
+
+def test_every_particle_of_a_block_diverging():
+    s = make_surface("rosenbrock")
+    cfg = OptimizerConfig("momentum", lr=0.1, momentum=0.9)
+    starts = _starts(s, 6, seed=8)
+    res = simulate_batch(s, cfg, starts, steps=30, every=4)
+    _assert_all_finite(res)
+    assert np.all(res.diverged_at >= 1)
+    for i in range(6):
+        _assert_particle_is_single_run(s, res, i, cfg, starts[i], 30, seed=i)
+
+
+def test_singular_newton_step_diverges_at_step_one_in_a_batch():
+    s = make_surface("saddle")
+    y = 1 / math.sqrt(3)
+    starts = np.array([(0.5, y), (0.5, 0.3), (-0.5, y), (0.2, -0.9)])
+    cfg = OptimizerConfig("newton", lr=1.0, damping=0.0)
+    res = simulate_batch(s, cfg, starts, steps=20, every=5, track_best=True)
+    _assert_all_finite(res)
+    np.testing.assert_array_equal(res.diverged_at, [1, -1, 1, -1])
+    for i in range(4):
+        _assert_particle_is_single_run(s, res, i, cfg, starts[i], 20, seed=i)
 
 
 def test_divergence_inside_a_block_of_identical_configs():
@@ -233,6 +294,7 @@ def test_default_start_is_the_surfaces():
     dict(steps=-1), dict(steps=1.5), dict(steps="10"), dict(steps=True),
     dict(start=(math.nan, 0.0)), dict(start=(math.inf, 0.0)), dict(start=(1.0, 2.0, 3.0)),
     dict(start=(1.0,)), dict(start="ab"),
+    dict(seed=-1), dict(seed=2**64), dict(seed=1.5), dict(seed=True),
 ])
 def test_simulate_rejects_bad_input(kwargs):
     s = make_surface("quadratic")
@@ -247,7 +309,8 @@ def test_simulate_rejects_bad_input(kwargs):
     dict(starts=np.zeros((3, 3))),
     dict(starts=np.zeros((2, 2)), configs=[OptimizerConfig("gd", lr=0.1)] * 3),
     dict(seeds=[1, 2]), dict(seeds=np.zeros((3, 1))),
-    dict(every=-2),
+    dict(every=-2), dict(every=0), dict(every=2.5),
+    dict(seeds=[-1, 0, 1]), dict(seeds=[0, 2**64, 1]), dict(seeds=[0, 1.5, 2]),
     dict(configs=OptimizerConfig("gd", lr=-0.1)),
     dict(configs=[OptimizerConfig("gd", lr=0.1), OptimizerConfig("adam", beta1=1.5),
                   OptimizerConfig("gd", lr=0.1)]),

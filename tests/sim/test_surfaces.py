@@ -128,7 +128,12 @@ def test_minima_are_stationary_with_positive_definite_hessian(any_surface):
         assert m.kind in ("global", "local")
         assert np.hypot(*s.gradient(m.x, m.y)) < tol, m
         assert np.linalg.eigvalsh(s.hessian(m.x, m.y))[0] > 0, m
-        assert m.cost == pytest.approx(s.cost(m.x, m.y), rel=1e-12, abs=1e-14)
+
+
+def test_critical_point_cost_is_the_cost_there(any_surface):
+    s = any_surface
+    for p in s.minima + s.saddles:
+        assert p.cost == pytest.approx(s.cost(p.x, p.y), rel=1e-12, abs=1e-14), p
 
 
 def test_saddles_are_stationary_with_indefinite_hessian(any_surface):
@@ -272,3 +277,25 @@ def test_catalogue_rows_are_complete():
             assert p.lo <= p.default <= p.hi
         s = make_surface(name)
         assert s.params == {p.name: float(p.default) for p in info.params}
+
+
+@pytest.mark.parametrize("n_examples, data_seed", [(10, 1), (11, 8), (12, 24), (15, 3), (15, 38)])
+def test_logreg_with_few_examples_builds_or_says_why(n_examples, data_seed):
+    """In-range parameters give a usable surface or a ValueError, never a numpy crash.
+
+    With a few examples the generated labels can be linearly separable: the cross-entropy
+    then has no minimum and Newton's method for it runs off to infinity.
+    """
+    try:
+        s = make_surface("logreg", n_examples=n_examples, data_seed=data_seed)
+    except np.linalg.LinAlgError as e:  # a ValueError subclass, but no explanation
+        pytest.fail(f"BUG: make_surface('logreg', n_examples={n_examples}, data_seed={data_seed}) "
+                    f"raised {e!r} (sim/datasets.py _logreg)")
+    except ValueError:
+        return
+    except Exception as e:  # noqa: BLE001 - the crash is what this test reports
+        pytest.fail(f"BUG: make_surface('logreg', n_examples={n_examples}, data_seed={data_seed}) "
+                    f"raised {e!r} (sim/datasets.py _logreg)")
+    assert s.minima, f"BUG: logreg surface with box {s.box} and no minimum (sim/datasets.py _logreg)"
+    (m,) = s.minima
+    assert np.hypot(*s.gradient(m.x, m.y)) < 1e-8
