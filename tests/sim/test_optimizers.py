@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from sim import HYPERPARAMS, RULES, SCHEDULES, OptimizerConfig, make_surface, simulate
+from sim import HYPERPARAMS, RULES, SCHEDULES, OptimizerConfig, make_surface, simulate, simulate_batch
 from tests.sim import reference as ref
 from tests.sim.conftest import kernel_grad, kernel_hess
 
@@ -280,3 +280,42 @@ def test_valid_config_is_normalized():
     assert OptimizerConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError):
         OptimizerConfig.from_dict({"rule": "gd", "learning_rate": 0.1})
+
+
+@pytest.mark.parametrize("rule", ["gd", "momentum"])
+@pytest.mark.parametrize("schedule, tau, steps", [("exponential", 1e-6, 20), ("step", 1e-6, 20),
+                                                  ("exponential", 1.0, 800)])
+def test_arrays_stay_finite_when_the_schedule_reaches_zero(rule, schedule, tau, steps):
+    """exp(−(t − t₀)/τ) underflows to 0 after ~745τ steps (0.5^k after ~1075τ): α_t = 0.
+
+    The run must still return finite arrays; kinetic = ½‖v‖²/α_t−1 must not divide by 0.
+    """
+    s = make_surface("quadratic", kappa=10.0)
+    cfg = OptimizerConfig(rule, lr=0.01, schedule=schedule, tau=tau, decay_start=5)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tr = simulate(s, cfg, start=(-2.5, 1.5), steps=steps)
+    assert tr.lr[-1] == 0.0 and tr.diverged_at is None
+    for name in ("theta", "cost", "grad", "velocity", "lr", "avg", "avg_cost"):
+        assert np.all(np.isfinite(getattr(tr, name))), name
+    bad = np.flatnonzero(~np.isfinite(tr.kinetic))
+    assert bad.size == 0, (f"BUG: sim/simulate.py simulate(): kinetic is {tr.kinetic[bad[0]]} at "
+                           f"t={bad[0]} where lr[t-1]={tr.lr[bad[0] - 1]}")
+    assert np.all(np.isfinite(tr.total_energy))
+
+
+def test_numpy_momentum_batch_baseline_matches_the_kernel():
+    """The benchmarks' numpy baseline computes what simulate_batch computes."""
+    s = make_surface("rosenbrock")
+    rng = np.random.default_rng(8)
+    x0, y0 = rng.uniform(-2, 2, 64), rng.uniform(-1, 3, 64)
+    lr = np.where(np.arange(64) % 2 == 0, 1e-4, 2e-4)
+    configs = [OptimizerConfig("momentum", lr=float(a), momentum=0.9, avg_tau=10.0) for a in lr]
+    res = simulate_batch(s, configs, np.column_stack([x0, y0]), steps=300)
+    # With the surface's own gradient: bit for bit.
+    x, y, ax, ay = ref.numpy_momentum_batch(kernel_grad(s), x0, y0, 300, lr, 0.9, 10.0)
+    np.testing.assert_array_equal(np.column_stack([x, y]), res.final_theta)
+    np.testing.assert_array_equal(np.column_stack([ax, ay]), res.avg_theta)
+    # With the reference's own Rosenbrock gradient: equal up to rounding.
+    x, y, ax, ay = ref.numpy_momentum_batch(ref.rosenbrock_grad, x0, y0, 300, lr, 0.9, 10.0)
+    np.testing.assert_allclose(np.column_stack([x, y]), res.final_theta, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(np.column_stack([ax, ay]), res.avg_theta, rtol=1e-9, atol=1e-12)

@@ -255,3 +255,26 @@ def test_loaded_seeds_can_be_simulated():
         simulate_scenario(replace(sc, steps=2))
     except Exception as e:  # noqa: BLE001 - any crash here is the bug being reported
         pytest.fail(f"BUG: from_dict accepted runs[0].seed = 2**70 but simulate raised {e!r}")
+
+
+def test_oversized_files_are_refused(tmp_path):
+    path = tmp_path / "huge.json"
+    data = _base()
+    data["description"] = "x" * 5_100_000
+    path.write_text(json.dumps(data))
+    with pytest.raises(ScenarioError, match="too large"):
+        load_scenario(path)
+
+
+@pytest.mark.parametrize("rule", ["gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "newton"])
+def test_every_rule_round_trips_with_its_hyperparameters(rule, tmp_path):
+    used = OptimizerConfig(rule).info.uses
+    values = dict(lr=0.0123, momentum=0.77, beta1=0.81, beta2=0.991, rho=0.83, eps=3e-7, damping=0.02)
+    cfg = OptimizerConfig(rule, **{k: v for k, v in values.items() if k in used}, batch_size=3, noise=0.25,
+                          schedule="exponential", decay_start=7, tau=12.5, avg_tau=4.0)
+    sc = Scenario("himmelblau", {}, (Run(cfg, rule, (0.5, -0.5), 5, "#00ff00"),), 50, 1)
+    save_scenario(sc, tmp_path / "r.json")
+    back = load_scenario(tmp_path / "r.json")
+    assert back.runs[0].config == cfg
+    a, b = simulate_scenario(sc)[0], simulate_scenario(back)[0]
+    np.testing.assert_array_equal(a.theta, b.theta)
