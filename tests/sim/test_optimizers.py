@@ -9,7 +9,7 @@ import pytest
 
 from sim import HYPERPARAMS, RULES, SCHEDULES, OptimizerConfig, make_surface, simulate, simulate_batch
 from tests.sim import reference as ref
-from tests.sim.conftest import kernel_grad, kernel_hess
+from tests.sim.helpers import kernel_grad, kernel_hess
 
 SURFACES = {"quadratic": {"kappa": 10.0, "angle": 30.0}, "rosenbrock": {}, "himmelblau": {}}
 STARTS = {

@@ -7,7 +7,7 @@ import pytest
 
 from sim import catalogue, make_surface
 from tests.sim import reference as ref
-from tests.sim.conftest import box_points
+from tests.sim.helpers import box_points
 
 EPS = np.finfo(float).eps
 
