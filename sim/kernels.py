@@ -186,98 +186,95 @@ def _eval_block(code, prm, X, T, W, ix, iy, ic, igx, igy, n, mark, use_mark):
 
     With `use_mark`, dataset surfaces average over particle i's mini-batch (mark[i]).
     """
-    xs = W[ix]
-    ys = W[iy]
-    cs = W[ic]
-    gxs = W[igx]
-    gys = W[igy]
+    # Indexing W[row, i] directly (not through row views) keeps reference counting out
+    # of this function, which runs once per step.
     if code == QUADRATIC:
         kappa, c, s = prm[0], prm[1], prm[2]
         for i in range(n):
-            u = xs[i] * c + ys[i] * s
-            v = -xs[i] * s + ys[i] * c
-            cs[i] = 0.5 * (u * u + kappa * v * v)
-            gxs[i] = u * c - kappa * v * s
-            gys[i] = u * s + kappa * v * c
+            u = W[ix, i] * c + W[iy, i] * s
+            v = -W[ix, i] * s + W[iy, i] * c
+            W[ic, i] = 0.5 * (u * u + kappa * v * v)
+            W[igx, i] = u * c - kappa * v * s
+            W[igy, i] = u * s + kappa * v * c
     elif code == ROSENBROCK:
         a, b = prm[0], prm[1]
         for i in range(n):
-            x = xs[i]
-            r = ys[i] - x * x
-            cs[i] = (a - x) * (a - x) + b * r * r
-            gxs[i] = -2.0 * (a - x) - 4.0 * b * x * r
-            gys[i] = 2.0 * b * r
+            x = W[ix, i]
+            r = W[iy, i] - x * x
+            W[ic, i] = (a - x) * (a - x) + b * r * r
+            W[igx, i] = -2.0 * (a - x) - 4.0 * b * x * r
+            W[igy, i] = 2.0 * b * r
     elif code == BEALE:
         for i in range(n):
-            x = xs[i]
-            y = ys[i]
+            x = W[ix, i]
+            y = W[iy, i]
             y2 = y * y
             y3 = y2 * y
             t1 = 1.5 - x + x * y
             t2 = 2.25 - x + x * y2
             t3 = 2.625 - x + x * y3
-            cs[i] = t1 * t1 + t2 * t2 + t3 * t3
-            gxs[i] = 2.0 * (t1 * (y - 1.0) + t2 * (y2 - 1.0) + t3 * (y3 - 1.0))
-            gys[i] = 2.0 * (t1 * x + t2 * 2.0 * x * y + t3 * 3.0 * x * y2)
+            W[ic, i] = t1 * t1 + t2 * t2 + t3 * t3
+            W[igx, i] = 2.0 * (t1 * (y - 1.0) + t2 * (y2 - 1.0) + t3 * (y3 - 1.0))
+            W[igy, i] = 2.0 * (t1 * x + t2 * 2.0 * x * y + t3 * 3.0 * x * y2)
     elif code == HIMMELBLAU:
         for i in range(n):
-            x = xs[i]
-            y = ys[i]
+            x = W[ix, i]
+            y = W[iy, i]
             a = x * x + y - 11.0
             b = x + y * y - 7.0
-            cs[i] = a * a + b * b
-            gxs[i] = 4.0 * x * a + 2.0 * b
-            gys[i] = 2.0 * a + 4.0 * y * b
+            W[ic, i] = a * a + b * b
+            W[igx, i] = 4.0 * x * a + 2.0 * b
+            W[igy, i] = 2.0 * a + 4.0 * y * b
     elif code == TWO_MINIMA:
         tilt = prm[0]
         for i in range(n):
-            x = xs[i]
+            x = W[ix, i]
             w = x * x - 1.0
-            r = ys[i] - 0.5 * x * x
-            cs[i] = w * w + tilt * x + r * r
-            gxs[i] = 4.0 * x * w + tilt - 2.0 * x * r
-            gys[i] = 2.0 * r
+            r = W[iy, i] - 0.5 * x * x
+            W[ic, i] = w * w + tilt * x + r * r
+            W[igx, i] = 4.0 * x * w + tilt - 2.0 * x * r
+            W[igy, i] = 2.0 * r
     elif code == SADDLE:
         for i in range(n):
-            x = xs[i]
-            y = ys[i]
+            x = W[ix, i]
+            y = W[iy, i]
             y2 = y * y
-            cs[i] = x * x + 0.25 * y2 * y2 - 0.5 * y2
-            gxs[i] = 2.0 * x
-            gys[i] = y2 * y - y
+            W[ic, i] = x * x + 0.25 * y2 * y2 - 0.5 * y2
+            W[igx, i] = 2.0 * x
+            W[igy, i] = y2 * y - y
     elif code == PLATEAU:
         w2 = prm[0] * prm[0]
         for i in range(n):
-            x = xs[i]
-            y = ys[i]
+            x = W[ix, i]
+            y = W[iy, i]
             e = math.exp(-(x * x + y * y) / (2.0 * w2))
-            cs[i] = 1.0 - e
-            gxs[i] = x * (e / w2)
-            gys[i] = y * (e / w2)
+            W[ic, i] = 1.0 - e
+            W[igx, i] = x * (e / w2)
+            W[igy, i] = y * (e / w2)
     elif code == RASTRIGIN:
         amp = prm[0]
         k = amp * TWO_PI
         for i in range(n):
-            x = xs[i]
-            y = ys[i]
-            cs[i] = 2.0 * amp + x * x - amp * math.cos(TWO_PI * x) + y * y - amp * math.cos(TWO_PI * y)
-            gxs[i] = 2.0 * x + k * math.sin(TWO_PI * x)
-            gys[i] = 2.0 * y + k * math.sin(TWO_PI * y)
+            x = W[ix, i]
+            y = W[iy, i]
+            W[ic, i] = 2.0 * amp + x * x - amp * math.cos(TWO_PI * x) + y * y - amp * math.cos(TWO_PI * y)
+            W[igx, i] = 2.0 * x + k * math.sin(TWO_PI * x)
+            W[igy, i] = 2.0 * y + k * math.sin(TWO_PI * y)
     elif code == SIX_HUMP_CAMEL:
         for i in range(n):
-            x = xs[i]
-            y = ys[i]
+            x = W[ix, i]
+            y = W[iy, i]
             x2 = x * x
             y2 = y * y
-            cs[i] = (4.0 - 2.1 * x2 + x2 * x2 / 3.0) * x2 + x * y + (-4.0 + 4.0 * y2) * y2
-            gxs[i] = 8.0 * x - 8.4 * x2 * x + 2.0 * x2 * x2 * x + y
-            gys[i] = x - 8.0 * y + 16.0 * y2 * y
+            W[ic, i] = (4.0 - 2.1 * x2 + x2 * x2 / 3.0) * x2 + x * y + (-4.0 + 4.0 * y2) * y2
+            W[igx, i] = 8.0 * x - 8.4 * x2 * x + 2.0 * x2 * x2 * x + y
+            W[igy, i] = x - 8.0 * y + 16.0 * y2 * y
     else:
         for i in range(n):
-            r = _data_eval(code, X, T, xs[i], ys[i], mark, i, use_mark)
-            cs[i] = r[0]
-            gxs[i] = r[1]
-            gys[i] = r[2]
+            r = _data_eval(code, X, T, W[ix, i], W[iy, i], mark, i, use_mark)
+            W[ic, i] = r[0]
+            W[igx, i] = r[1]
+            W[igy, i] = r[2]
 
 
 @njit(cache=True, error_model="numpy")
@@ -460,6 +457,24 @@ def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
     mark = np.empty((pn, pN), np.uint8)
     rng = np.empty(n, np.uint64)
 
+    # Non-literal 0 and False: a literal argument (a module constant is one) would compile
+    # another specialization of the callee.
+    z = n - n
+    no = n < 0
+    if evaluate > 0:
+        for i in range(n):
+            x[i] = x0[lo + i]
+            y[i] = y0[lo + i]
+        _eval_block(code, prm, X, T, W, z + _X, z + _Y, z + _C, z + _GX, z + _GY, n, mark, no)
+        for i in range(n):
+            q = lo + i
+            out[0, q] = cost[i]
+            out[1, q] = gx[i]
+            out[2, q] = gy[i]
+            if evaluate == 2:
+                out[3, q], out[4, q], out[5, q] = _hess_point(code, prm, X, T, x[i], y[i], mark, i, no)
+        return 0
+
     has_noise = False
     bscale = 1.0 / math.sqrt(max(batch, 1))
     for i in range(n):
@@ -493,20 +508,6 @@ def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
             perm[i, k] = k
             mark[i, k] = 0
 
-    # Non-literal 0 and False: a literal argument (a module constant is one) would compile
-    # another specialization of the callee.
-    z = n - n
-    no = n < 0
-    if evaluate > 0:
-        _eval_block(code, prm, X, T, W, z + _X, z + _Y, z + _C, z + _GX, z + _GY, n, mark, no)
-        for i in range(n):
-            q = lo + i
-            out[0, q] = cost[i]
-            out[1, q] = gx[i]
-            out[2, q] = gy[i]
-            if evaluate == 2:
-                out[3, q], out[4, q], out[5, q] = _hess_point(code, prm, X, T, x[i], y[i], mark, i, no)
-        return 0
     na = n  # live particles: columns 0..na-1
     nrec = 0
     r = 0
