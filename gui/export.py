@@ -1,0 +1,776 @@
+"""Animation export: the window's own views, offscreen, frame by frame → GIF, MP4 or PNG frames.
+
+`FrameRenderer` builds a document and the real contour (and loss) views once, at the pixel
+size of the file, and for each frame only moves the cursor and paints the widgets into an
+image (DESIGN.md, "Exporter"). The window and the command line both go through it, so the
+same scenario and settings give the same pixels. Writers stream frames into a temporary file
+beside the target and rename it only when everything is written: a cancelled or failed export
+leaves nothing behind.
+
+Widgets can only be painted on the GUI thread, so frames are rendered there; encoding (the
+ffmpeg pipe, GIF quantization, PNG compression) runs in a `WriterThread` that drains a
+bounded queue, which keeps the two cores busy and the window responsive.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import queue
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal
+from PySide6.QtGui import QFont, QImage
+from PySide6.QtWidgets import QApplication, QGraphicsItem, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from gui.document import Document
+from gui.theme import THEMES, Theme
+from gui.view_options import ViewOptions
+from gui.views.contour import ContourView
+from gui.views.loss import LossView
+from sim.scenario import Scenario
+
+VIEWS = {"contour": "Contour view with trajectories", "contour+loss": "Contour + loss side by side"}
+FORMATS = {".gif": "gif", ".mp4": "mp4"}  # anything without a suffix is a folder of PNG frames
+MIN_SIZE, MAX_SIZE = (160, 120), (3840, 2160)
+MAX_FRAMES = 20_000
+GIF_PALETTE_SAMPLES = 6  # frames spread over the range that the global GIF palette is built from
+GIF_END_HOLD = 1.0  # seconds a looping GIF rests on its last frame (no extra frames)
+
+
+class ExportCancelled(Exception):
+    """The user cancelled; nothing was written."""
+
+
+# ---------------------------------------------------------------------------------------------
+# settings
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """What to export: view, pixel size, timing, step range and what to show."""
+
+    view: str = "contour"
+    width: int = 960
+    height: int = 720
+    fps: float = 30.0
+    first: int = 0  # first step shown
+    last: int | None = None  # last step shown (None: the scenario's last step)
+    frames: int | None = None  # exactly this many frames ...
+    steps_per_frame: int | None = None  # ... or this many steps per frame ...
+    duration: float | None = None  # ... or this many seconds (default: 6 s)
+    loop: bool = True
+    title: bool = True
+    legend: bool = True
+    counter: bool = True
+    theme: str = "light"
+
+    def validated(self, steps: int | None = None) -> ExportSettings:
+        """These settings, checked (ValueError says what is wrong); `steps` bounds the range."""
+        if self.view not in VIEWS:
+            raise ValueError(f"unknown view {self.view!r}; choose one of: {', '.join(VIEWS)}")
+        if self.theme not in THEMES:
+            raise ValueError(f"unknown theme {self.theme!r}; choose one of: {', '.join(THEMES)}")
+        check_size(self.width, self.height)
+        if not (math.isfinite(self.fps) and 1 <= self.fps <= 120):
+            raise ValueError(f"fps must be between 1 and 120, not {self.fps:g}")
+        given = [n for n, v in (("frames", self.frames), ("steps per frame", self.steps_per_frame),
+                                ("duration", self.duration)) if v is not None]
+        if len(given) > 1:
+            raise ValueError(f"give only one of frames, steps per frame or duration, not {' and '.join(given)}")
+        if self.frames is not None and not (1 <= self.frames <= MAX_FRAMES):
+            raise ValueError(f"frames must be between 1 and {MAX_FRAMES}, not {self.frames}")
+        if self.steps_per_frame is not None and self.steps_per_frame < 1:
+            raise ValueError(f"steps per frame must be at least 1, not {self.steps_per_frame}")
+        if self.duration is not None and not (math.isfinite(self.duration) and self.duration > 0
+                                              and self.duration * self.fps <= MAX_FRAMES):
+            raise ValueError(f"duration must be positive and give at most {MAX_FRAMES} frames, "
+                             f"not {self.duration:g} s")
+        if self.first < 0:
+            raise ValueError(f"the first step must not be negative, not {self.first}")
+        if steps is not None:
+            last = steps if self.last is None else self.last
+            if not (self.first <= last <= steps):
+                raise ValueError(f"step range {self.first}..{last} is outside 0..{steps}")
+        return self
+
+    def cursors(self, steps: int) -> np.ndarray:
+        """The cursor (step t) of every frame, from `first` to `last` inclusive."""
+        last = steps if self.last is None else self.last
+        first = self.first
+        if self.steps_per_frame is not None:
+            t = np.arange(first, last + 1, self.steps_per_frame)
+            if t[-1] != last:
+                t = np.append(t, last)  # the animation always ends on the last step
+            return t.astype(int)
+        n = self.frames if self.frames is not None else max(1, round((self.duration or 6.0) * self.fps))
+        if n == 1:
+            return np.array([last])
+        return np.round(np.linspace(first, last, n)).astype(int)
+
+
+def check_size(width: int, height: int) -> None:
+    """ValueError unless width × height is a size frames can be rendered at."""
+    if not (MIN_SIZE[0] <= width <= MAX_SIZE[0] and MIN_SIZE[1] <= height <= MAX_SIZE[1]):
+        raise ValueError(f"size {width}x{height} is out of range: width {MIN_SIZE[0]}–{MAX_SIZE[0]}, "
+                         f"height {MIN_SIZE[1]}–{MAX_SIZE[1]} pixels")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'960x720' → (960, 720); ValueError with the reason otherwise."""
+    w, sep, h = text.lower().replace("×", "x").partition("x")
+    try:
+        if not sep:
+            raise ValueError
+        size = int(w), int(h)
+    except ValueError:
+        raise ValueError(f"size must look like 960x720, not {text!r}") from None
+    check_size(*size)
+    return size
+
+
+def output_format(path: str | os.PathLike) -> str:
+    """'gif', 'mp4' or 'png' (a folder of frames) from the path; ValueError for others."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in FORMATS:
+        return FORMATS[suffix]
+    if suffix == "" or p.is_dir() or str(path).endswith(("/", os.sep)):
+        return "png"
+    raise ValueError(f"unknown output format {suffix!r} for {p.name}: use .gif, .mp4, "
+                     "or a folder name for PNG frames")
+
+
+def check_output(path: str | os.PathLike) -> str:
+    """The format of `path` after checking it can be written; ValueError says why not."""
+    fmt = output_format(path)
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"cannot write {p}: folder {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write {p}: folder {str(parent)!r} is not writable")
+    if fmt == "png":
+        if p.exists() and not p.is_dir():
+            raise ValueError(f"cannot write PNG frames into {p}: it is a file, not a folder")
+        if p.is_dir() and any(not _is_frame_file(c) for c in p.iterdir()):
+            raise ValueError(f"cannot write PNG frames into {p}: the folder holds other files")
+    elif p.is_dir():
+        raise ValueError(f"cannot write {p}: it is a folder")
+    elif p.exists() and not os.access(p, os.W_OK):
+        raise ValueError(f"cannot write {p}: the file is read-only")
+    return fmt
+
+
+def _is_frame_file(p: Path) -> bool:
+    return p.is_file() and p.name.startswith("frame_") and p.suffix == ".png"
+
+
+def even_size(width: int, height: int) -> tuple[int, int]:
+    """H.264 in yuv420p needs even dimensions: round odd ones down by a pixel."""
+    return width - width % 2, height - height % 2
+
+
+@functools.lru_cache(maxsize=1)
+def mp4_problem() -> str | None:
+    """None when H.264 MP4 can be written, else why not (GIF and PNG still work)."""
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        return "MP4 encoding is unavailable: the imageio-ffmpeg package is not installed (GIF still works)"
+    try:
+        imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError as e:
+        return f"MP4 encoding is unavailable: no ffmpeg binary ({e}); GIF still works"
+    try:
+        ok = imageio_ffmpeg._io.ffmpeg_test_encoder("libx264")
+    except Exception:  # noqa: BLE001 - any failure to run ffmpeg means no MP4
+        ok = False
+    if not ok:
+        return "MP4 encoding is unavailable: this ffmpeg has no libx264 H.264 encoder; GIF still works"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering
+
+
+def _px(n: float) -> int:
+    return max(9, int(round(n)))
+
+
+class ExportFigure(QWidget):
+    """Title and step counter above the real views, sized in pixels for a file."""
+
+    def __init__(self, document: Document, options: ViewOptions, settings: ExportSettings) -> None:
+        super().__init__()
+        self.setAttribute(Qt.WA_DontShowOnScreen, True)  # rendered into images, never on a screen
+        self.setAttribute(Qt.WA_DeleteOnClose, False)
+        theme: Theme = THEMES[settings.theme]
+        self.settings = settings
+        self._steps = document.max_cursor
+        w, h = settings.width, settings.height
+        # Fonts in pixels, not points: the same file on every screen, legible at any size.
+        unit = min(w / 960.0, h / 720.0) * (1.0 if settings.view == "contour" else 0.9)
+        self._unit = unit
+        self._document = document
+        self.setStyleSheet(f"background: {theme.background};")
+        self.title = QLabel(document.scenario.title or document.scenario.surface)
+        self.counter = QLabel()
+        self.counter.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        for label, size, bold in ((self.title, 24 * unit, True), (self.counter, 20 * unit, False)):
+            font = QFont("DejaVu Sans")
+            font.setPixelSize(_px(size))
+            font.setBold(bold)
+            label.setFont(font)
+            label.setStyleSheet(f"color: {theme.foreground}; background: transparent;")
+        # Digits of equal width, and room for the widest text, keep the counter from jittering
+        # (and the layout is settled once: render() does not process layout requests).
+        cf = QFont("DejaVu Sans Mono")
+        cf.setStyleHint(QFont.Monospace)
+        cf.setPixelSize(_px(20 * unit))
+        self.counter.setFont(cf)
+        self.show_step(self._steps)
+        self.counter.setMinimumWidth(self.counter.sizeHint().width())
+        self.contour = ContourView(document, options)
+        self.contour.set_theme(theme)
+        self.loss: LossView | None = None
+        if settings.view == "contour+loss":
+            self.loss = LossView(document, options)
+            self.loss.set_theme(theme)
+            self.loss.tabBar().hide()  # a figure shows the cost plot, not tabs to click
+            self.loss.setStyleSheet(f"QTabWidget::pane {{ border: 0; background: {theme.background}; }}")
+        self._style_plots(theme, unit)
+        self.contour.legend.setVisible(settings.legend)
+
+        outer = QVBoxLayout(self)
+        m = int(round(10 * unit))
+        outer.setContentsMargins(m, m, m, m)
+        outer.setSpacing(int(round(4 * unit)))
+        header = QHBoxLayout()
+        header.setContentsMargins(int(round(6 * unit)), 0, int(round(6 * unit)), 0)
+        header.addWidget(self.title, 1)
+        header.addWidget(self.counter, 0)
+        self.title.setVisible(settings.title)
+        self.counter.setVisible(settings.counter)
+        if settings.title or settings.counter:
+            outer.addLayout(header)
+        body = QHBoxLayout()
+        body.setSpacing(int(round(8 * unit)))
+        body.addWidget(self.contour, 1)
+        if self.loss is not None:
+            body.addWidget(self.loss, 1)
+        outer.addLayout(body, 1)
+        self.setFixedSize(w, h)
+
+    def _style_plots(self, theme: Theme, unit: float) -> None:
+        tick = QFont("DejaVu Sans")
+        tick.setPixelSize(_px(13 * unit))
+        label_css = {"font-size": f"{_px(16 * unit)}px", "color": theme.foreground}
+        plots = [self.contour.getPlotItem()]
+        if self.loss is not None:
+            plots += [self.loss.cost_plot.getPlotItem()]
+        for plot in plots:
+            for side in ("left", "bottom", "top", "right"):
+                ax = plot.getAxis(side)
+                ax.setTickFont(tick)
+                ax.setStyle(tickTextOffset=max(3, int(round(5 * unit))))
+                if ax.labelText:
+                    ax.setLabel(ax.labelText, ax.labelUnits or None, **label_css)
+        legend = self.contour.legend
+        legend.setLabelTextSize(f"{_px(15 * unit)}px")
+        legend.setOffset((int(round(12 * unit)), int(round(12 * unit))))
+
+    def widen_trails(self) -> None:
+        """Trails (and their legend samples) a little wider than on screen: a figure is seen
+        from the back of a room. Only the pens change; the items and data stay the view's."""
+        import pyqtgraph as pg
+
+        width = max(1.7, 2.6 * self._unit)
+        for run, items in zip(self._document.scenario.runs, getattr(self.contour, "_runs", [])):
+            trail = getattr(items, "trail", None)
+            if trail is not None:
+                trail.setPen(pg.mkPen(run.color, width=width))
+        self.contour.legend.update()
+
+    def show_step(self, t: int) -> None:
+        self.counter.setText(f"step {t:>{len(str(self._steps))}d} / {self._steps}")
+
+
+class FrameRenderer:
+    """The real views of one scenario, offscreen at a pixel size; `frame(t)` → RGB array."""
+
+    def __init__(self, scenario: Scenario, settings: ExportSettings,
+                 view_options: dict[str, object] | None = None) -> None:
+        app = QApplication.instance()
+        if app is None:
+            raise RuntimeError("FrameRenderer needs a QApplication")
+        self.settings = settings.validated(scenario.steps)
+        self.document = Document(scenario)
+        self.options = ViewOptions()
+        for name, value in (view_options or {}).items():
+            if name != "theme":
+                self.options.set(name, value)
+        self.figure = ExportFigure(self.document, self.options, self.settings)
+        self.figure.show()  # lays out every child at its final size (never on a screen)
+        self.document.set_ready()  # builds the surface, computes every run once
+        self.document.set_selected(-1)  # a figure highlights no run
+        self.figure.widen_trails()
+        QApplication.sendPostedEvents()
+        # The box was set before the final layout: draw the background for what is visible now,
+        # once; playback only moves the cursor from here on.
+        self.figure.contour.update_background()
+        self.figure.contour._bg_timer.stop()
+        # The surface image and level sets do not move while the cursor does: let Qt keep them
+        # as a pixmap instead of redrawing thousands of segments per frame (same pixels).
+        for item in (self.figure.contour.image, self.figure.contour.isolines):
+            item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+        self.size = (self.figure.width(), self.figure.height())
+        self._image = QImage(self.size[0], self.size[1], QImage.Format_RGB32)
+        self._bg = THEMES[self.settings.theme].background
+
+    @property
+    def steps(self) -> int:
+        return self.document.max_cursor
+
+    def cursors(self) -> np.ndarray:
+        return self.settings.cursors(self.steps)
+
+    def key_colors(self) -> list[str]:
+        """Colours that must survive a palette exactly: the runs', the text's, the markers'."""
+        theme = THEMES[self.settings.theme]
+        runs = [r.color for r in self.document.scenario.runs if r.visible]
+        return runs + [theme.background, theme.foreground, theme.marker_edge, "#ffd92f", "#ffffff"]
+
+    def frame(self, t: int) -> np.ndarray:
+        """The figure at step t as a (height, width, 3) uint8 RGB array."""
+        self.document.set_cursor(int(t))
+        self.figure.show_step(self.document.cursor)
+        img = self._image
+        img.fill(self._bg)
+        self.figure.render(img)
+        w, h = self.size
+        rgb = img.convertToFormat(QImage.Format_RGB888)  # Qt's SIMD path; a numpy reorder is 8× slower
+        arr = np.frombuffer(rgb.constBits(), np.uint8, count=rgb.sizeInBytes())
+        return arr.reshape(h, rgb.bytesPerLine())[:, : w * 3].reshape(h, w, 3).copy()
+
+    def close(self) -> None:
+        self.figure.hide()
+        self.figure.deleteLater()
+        self.document.deleteLater()
+        self.options.deleteLater()
+
+
+# ---------------------------------------------------------------------------------------------
+# writers: temporary file beside the target, renamed into place by finish()
+
+
+def _temp_beside(path: Path, suffix: str) -> Path:
+    parent = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=parent)
+    os.close(fd)
+    _chmod_default(tmp)
+    return Path(tmp)
+
+
+def _chmod_default(path: str | os.PathLike, mode: int = 0o666) -> None:
+    # mkstemp/mkdtemp make private files; an exported figure gets the usual permissions.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, mode & ~umask)
+
+
+class _Writer:
+    """Append frames, then finish() (rename into place) or abort() (remove everything)."""
+
+    def __init__(self, path: Path, settings: ExportSettings, count: int) -> None:
+        self.path = path
+        self.settings = settings
+        self.count = count
+
+    def append(self, frame: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+
+class Mp4Writer(_Writer):
+    """H.264 in yuv420p through imageio-ffmpeg's own ffmpeg: plays in browsers and slides."""
+
+    def __init__(self, path: Path, settings: ExportSettings, count: int, size: tuple[int, int]) -> None:
+        super().__init__(path, settings, count)
+        problem = mp4_problem()
+        if problem:
+            raise ValueError(problem)
+        import imageio_ffmpeg
+
+        self.tmp = _temp_beside(path, ".tmp.mp4")
+        self._gen = imageio_ffmpeg.write_frames(
+            str(self.tmp), size, pix_fmt_in="rgb24", pix_fmt_out="yuv420p", fps=float(settings.fps),
+            codec="libx264", quality=None, macro_block_size=2, ffmpeg_log_level="error",
+            # crf 18: sharp lines and text; veryfast keeps up with rendering on two cores.
+            output_params=["-crf", "18", "-preset", "veryfast", "-tune", "animation",
+                           "-movflags", "+faststart"])
+        self._gen.send(None)
+
+    def append(self, frame: np.ndarray) -> None:
+        self._gen.send(frame)
+
+    def finish(self) -> None:
+        self._gen.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        try:
+            self._gen.close()
+        except Exception:  # noqa: BLE001 - the file goes away either way
+            pass
+        self.tmp.unlink(missing_ok=True)
+
+
+class GifWriter(_Writer):
+    """A GIF with one global palette built from frames across the animation (no banding).
+
+    A per-frame adaptive palette would spend its colours differently on every frame, so the
+    colour map would flicker and band; one palette from sampled frames keeps it steady.
+    """
+
+    def __init__(self, path: Path, settings: ExportSettings, count: int, samples: list[np.ndarray],
+                 key_colors: list[str] = ()) -> None:
+        super().__init__(path, settings, count)
+        from PIL import Image
+
+        self._Image = Image
+        self.palette = gif_palette(samples, key_colors)
+        self.tmp = _temp_beside(path, ".tmp.gif")
+        self._frames: list = []
+        self._prev: np.ndarray | None = None
+
+    def append(self, frame: np.ndarray) -> None:
+        Image = self._Image
+        q = Image.fromarray(frame).quantize(palette=self.palette, dither=Image.Dither.NONE)
+        idx = np.asarray(q)
+        if self._prev is not None and np.array_equal(idx, self._prev):
+            # Pillow merges identical frames; nudge one corner pixel so `frames` stays exact.
+            idx = idx.copy()
+            idx[0, 0] = (int(idx[0, 0]) + 1) % 256
+            q = Image.fromarray(idx, "P")
+            q.putpalette(self.palette.getpalette())
+        self._prev = idx
+        self._frames.append(q)
+
+    def finish(self) -> None:
+        frames = self._frames
+        ms = int(round(1000.0 / self.settings.fps))
+        durations = [ms] * len(frames)
+        if self.settings.loop and len(frames) > 1:
+            durations[-1] += int(GIF_END_HOLD * 1000)
+        extra = {"loop": 0} if self.settings.loop else {}
+        frames[0].save(self.tmp, format="GIF", save_all=True, append_images=frames[1:],
+                       duration=durations, optimize=False, disposal=1, **extra)
+        self._frames = []
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self._frames = []
+        self.tmp.unlink(missing_ok=True)
+
+
+def gif_palette(samples: list[np.ndarray], key_colors=()):
+    """One 256-colour palette for every frame: the runs' exact colours, then a median cut.
+
+    Trails cover few pixels, so a median cut alone spends its entries on the colour map and
+    turns the runs' colours muddy; reserving them keeps every run its own colour.
+    """
+    from PIL import Image, ImageColor
+
+    keys: list[tuple[int, int, int]] = []
+    for c in key_colors:
+        rgb = ImageColor.getrgb(c)[:3]
+        if rgb not in keys:
+            keys.append(rgb)
+    keys = keys[:64]
+    strip = np.concatenate(samples, axis=0)
+    cut = Image.fromarray(strip).quantize(colors=256 - len(keys), method=Image.Quantize.MEDIANCUT,
+                                          dither=Image.Dither.NONE)
+    entries = cut.getpalette()[: 3 * (256 - len(keys))]
+    entries += [v for rgb in keys for v in rgb]
+    entries += [0] * (768 - len(entries))
+    pal = Image.new("P", (1, 1))
+    pal.putpalette(entries)
+    return pal
+
+
+class PngFolderWriter(_Writer):
+    """frame_0000.png, frame_0001.png, … in a folder that appears only when complete."""
+
+    def __init__(self, path: Path, settings: ExportSettings, count: int) -> None:
+        super().__init__(path, settings, count)
+        parent = path.parent if str(path.parent) else Path(".")
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
+        _chmod_default(self.tmp, 0o777)
+        self._digits = max(4, len(str(count - 1)))
+        self._i = 0
+
+    def append(self, frame: np.ndarray) -> None:
+        from PIL import Image
+
+        Image.fromarray(frame).save(self.tmp / f"frame_{self._i:0{self._digits}d}.png", compress_level=3)
+        self._i += 1
+
+    def finish(self) -> None:
+        old = None
+        if self.path.is_dir():  # a previous export: swap it out, then remove it
+            old = self.path.with_name(f".{self.path.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(self.path, old)
+        os.replace(self.tmp, self.path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def open_writer(path: str | os.PathLike, renderer: FrameRenderer, cursors: np.ndarray) -> _Writer:
+    """The writer for `path`'s format; a GIF first renders a few frames for its palette."""
+    p = Path(path)
+    fmt = check_output(p)
+    st = renderer.settings
+    if fmt == "mp4":
+        return Mp4Writer(p, st, len(cursors), renderer.size)
+    if fmt == "gif":
+        picks = np.unique(np.round(np.linspace(0, len(cursors) - 1, GIF_PALETTE_SAMPLES)).astype(int))
+        samples = [renderer.frame(cursors[i]) for i in picks]
+        return GifWriter(p, st, len(cursors), samples, renderer.key_colors())
+    return PngFolderWriter(p, st, len(cursors))
+
+
+def settings_for(path: str | os.PathLike, settings: ExportSettings) -> ExportSettings:
+    """`settings` adjusted to the format of `path` (even pixel sizes for MP4)."""
+    if output_format(path) == "mp4":
+        w, h = even_size(settings.width, settings.height)
+        return replace(settings, width=w, height=h)
+    return settings
+
+
+# ---------------------------------------------------------------------------------------------
+# the writing thread and the two ways to drive it
+
+
+class WriterThread(QThread):
+    """Encodes frames from a bounded queue while the GUI thread renders the next ones."""
+
+    def __init__(self, writer: _Writer, depth: int = 6) -> None:
+        super().__init__()
+        self.writer = writer
+        self.frames: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.written = 0
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while True:
+                frame = self.frames.get()
+                if frame is None or self._stop.is_set():
+                    break
+                self.writer.append(frame)
+                self.written += 1
+        except BaseException as e:  # noqa: BLE001 - handed to the GUI thread
+            self.error = e
+            self._stop.set()
+            while True:  # unblock a producer waiting on a full queue
+                try:
+                    if self.frames.get_nowait() is None:
+                        break
+                except queue.Empty:
+                    break
+
+    def put(self, frame: np.ndarray, timeout: float | None = None) -> bool:
+        """Queue a frame; False if the queue stayed full for `timeout` seconds."""
+        if self.error is not None:
+            raise _describe(self.error)
+        try:
+            self.frames.put(frame, timeout=timeout)
+        except queue.Full:
+            return False
+        return True
+
+    def close(self) -> None:
+        """No more frames: wait for the encoder, then rename into place (or raise)."""
+        self.frames.put(None)
+        self.wait()
+        if self.error is not None:
+            self.writer.abort()
+            raise _describe(self.error)
+        try:
+            self.writer.finish()
+        except BaseException:
+            self.writer.abort()
+            raise
+
+    def abort(self) -> None:
+        self._stop.set()
+        try:
+            while True:
+                self.frames.get_nowait()
+        except queue.Empty:
+            pass
+        self.frames.put(None)
+        self.wait()
+        self.writer.abort()
+
+
+def _describe(e: BaseException) -> BaseException:
+    if isinstance(e, (BrokenPipeError, OSError)) and not isinstance(e, FileNotFoundError):
+        return OSError(f"writing the file failed: {e.strerror or e}")
+    return e
+
+
+def export_animation(scenario: Scenario, path: str | os.PathLike, settings: ExportSettings,
+                     progress: Callable[[int, int], None] | None = None,
+                     cancelled: Callable[[], bool] | None = None,
+                     view_options: dict[str, object] | None = None) -> int:
+    """Render and write the whole animation (blocking); returns the number of frames.
+
+    `progress(done, total)` is called after each frame; when `cancelled()` turns true the
+    export stops, removes its temporary file and raises ExportCancelled.
+    """
+    check_output(path)
+    settings = settings_for(path, settings).validated(scenario.steps)
+    renderer = FrameRenderer(scenario, settings, view_options)
+    try:
+        cursors = renderer.cursors()
+        writer = open_writer(path, renderer, cursors)
+        thread = WriterThread(writer)
+        thread.start()
+        try:
+            for i, t in enumerate(cursors):
+                if cancelled is not None and cancelled():
+                    raise ExportCancelled()
+                frame = renderer.frame(t)
+                while not thread.put(frame, timeout=0.2):
+                    if cancelled is not None and cancelled():
+                        raise ExportCancelled()
+                if progress is not None:
+                    progress(i + 1, len(cursors))
+        except BaseException:
+            thread.abort()
+            raise
+        thread.close()
+        return len(cursors)
+    finally:
+        renderer.close()
+
+
+class ExportJob(QObject):
+    """An export driven from the event loop: a few frames per tick, encoding in a WriterThread.
+
+    Signals: progress(done, total), finished(path), failed(message), cancelled().
+    """
+
+    progress = Signal(int, int)
+    finished = Signal(str)
+    failed = Signal(str)
+    cancelled = Signal()
+
+    TICK_BUDGET_S = 0.03  # render for at most this long before letting the window breathe
+
+    def __init__(self, scenario: Scenario, path: str, settings: ExportSettings,
+                 view_options: dict[str, object] | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.scenario, self.path = scenario, str(path)
+        self.settings = settings
+        self.view_options = view_options
+        self._renderer: FrameRenderer | None = None
+        self._thread: WriterThread | None = None
+        self._cursors: np.ndarray = np.empty(0, int)
+        self._i = 0
+        self._pending: np.ndarray | None = None
+        self._cancel = False
+        self._done = False
+        self._timer = QTimer(self)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._tick)
+
+    def start(self) -> None:
+        try:
+            check_output(self.path)
+            st = settings_for(self.path, self.settings).validated(self.scenario.steps)
+            self._renderer = FrameRenderer(self.scenario, st, self.view_options)
+            self._cursors = self._renderer.cursors()
+            self._thread = WriterThread(open_writer(self.path, self._renderer, self._cursors))
+            self._thread.start()
+        except Exception as e:  # noqa: BLE001 - reported, never raised into the event loop
+            self._fail(e)
+            return
+        self._timer.start()
+
+    def cancel(self) -> None:
+        """Stop at the next tick; the temporary file is removed."""
+        self._cancel = True
+
+    @property
+    def running(self) -> bool:
+        return not self._done
+
+    def _tick(self) -> None:
+        import time
+
+        if self._done:
+            return
+        try:
+            if self._cancel:
+                self._end()
+                self._thread.abort()
+                self.cancelled.emit()
+                return
+            deadline = time.perf_counter() + self.TICK_BUDGET_S
+            while self._i < len(self._cursors) and time.perf_counter() < deadline:
+                if self._pending is None:
+                    self._pending = self._renderer.frame(self._cursors[self._i])
+                if not self._thread.put(self._pending, timeout=0.005):
+                    break  # the encoder is behind: try again next tick
+                self._pending = None
+                self._i += 1
+                self.progress.emit(self._i, len(self._cursors))
+            if self._i >= len(self._cursors):
+                self._end()
+                self._thread.close()
+                self.finished.emit(self.path)
+        except Exception as e:  # noqa: BLE001
+            self._end()
+            if self._thread is not None:
+                self._thread.abort()
+            self._fail(e)
+
+    def _end(self) -> None:
+        self._done = True
+        self._timer.stop()
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def _fail(self, e: BaseException) -> None:
+        self._done = True
+        self._timer.stop()
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+        msg = str(e) or e.__class__.__name__
+        if isinstance(e, OSError) and e.filename:
+            msg = f"{e.filename}: {e.strerror or e}"
+        self.failed.emit(msg)
