@@ -45,21 +45,40 @@ def _linreg(p: dict[str, float]) -> Built:
 
 
 def logreg_data(n: int, seed: int):
+    """Gaussian inputs, labels drawn from a logistic model with weights LOGREG_TRUE_W.
+
+    The first four examples are fixed anchors, ±e₁ labelled 1 and ±e₂ labelled 0: whatever
+    the draw, they make the classes non-separable, so the cross-entropy has a minimum.
+    """
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, 2))
     p = 1.0 / (1.0 + np.exp(-(X @ np.array(LOGREG_TRUE_W))))
     T = (rng.random(n) < p).astype(float)
+    X[:4] = [[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]]
+    T[:4] = [1.0, 1.0, 0.0, 0.0]
     return X, T
+
+
+def _logreg_cost(X, T, w) -> float:
+    z = X @ w
+    return float(np.mean(np.logaddexp(0.0, z) - T * z))
 
 
 def _logreg(p: dict[str, float]) -> Built:
     X, T = logreg_data(int(p["n_examples"]), int(p["data_seed"]))
-    w = np.array(LOGREG_TRUE_W)
-    for _ in range(50):  # Newton on the convex cross-entropy, from the true weights
+    w = np.zeros(2)
+    for _ in range(100):  # Newton with step halving on the strictly convex cross-entropy
         s = 1.0 / (1.0 + np.exp(-(X @ w)))
         g = X.T @ (s - T) / len(T)
+        if np.linalg.norm(g) < 1e-13:
+            break
         H = (X * (s * (1 - s))[:, None]).T @ X / len(T)
-        w = w - np.linalg.solve(H, g)
+        step = np.linalg.solve(H, g)
+        c0 = _logreg_cost(X, T, w)
+        a = 1.0
+        while _logreg_cost(X, T, w - a * step) > c0 and a > 1e-8:
+            a *= 0.5
+        w = w - a * step
     box = _box_around(float(w[0]), float(w[1]), 4.0)
     return Built(np.zeros(1), box, (w[0] - 3.0, w[1] + 3.0), ((w[0], w[1]),), X, T)
 

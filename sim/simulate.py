@@ -103,7 +103,9 @@ def simulate(surface: Surface, config: OptimizerConfig, start=None, steps: int =
                             hessian=False)[0]
     velocity = np.column_stack([vx[:nrec], vy[:nrec]])
     kinetic = np.zeros(nrec)
-    kinetic[1:] = 0.5 * (velocity[1:, 0] ** 2 + velocity[1:, 1] ** 2) / lr[:nrec - 1]
+    # ½‖Δθ‖²/α_t−1; a schedule can decay α to 0, so the rate is floored at 1e-12 α₀.
+    mass = np.maximum(lr[:nrec - 1], cfg.lr * 1e-12)
+    kinetic[1:] = 0.5 * (velocity[1:, 0] ** 2 + velocity[1:, 1] ** 2) / mass
     div = int(out_div[0])
     return Trajectory(
         theta=theta,

@@ -16,7 +16,7 @@ class Trajectory:
     theta, grad, velocity, avg: (n, 2); cost, lr, avg_cost, kinetic: (n,), n = steps + 1
     unless the run diverged. grad[t] is the gradient estimate the step from θ_t used (the
     last row: the exact gradient at the final point); lr[t] the α_t it used; velocity[t] is
-    θ_t − θ_t−1 (zero at t = 0); kinetic[t] = ½‖velocity[t]‖²/α_t−1, the particle's kinetic
+    θ_t − θ_t−1 (zero at t = 0); kinetic[t] = ½‖velocity[t]‖²/α_t−1 (α floored at 1e-12 α₀), the particle's kinetic
     energy in the lecture's physical picture of momentum.
     """
 
