@@ -20,8 +20,7 @@ class StatusBar(QStatusBar):
         self.addPermanentWidget(self.run_label)
         self.addPermanentWidget(self.alert)
         self.addPermanentWidget(self.step_label)
-        for sig in (document.cursorChanged, document.selectionChanged, document.resultsChanged,
-                    document.scenarioChanged):
+        for sig in (document.cursorChanged, document.selectionChanged, document.scenarioChanged):
             sig.connect(self.sync)
         document.readyChanged.connect(lambda _r: self.clearMessage())
         self.sync()

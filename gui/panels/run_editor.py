@@ -104,7 +104,6 @@ class RunEditor(QWidget):
         self.editors: dict[str, ParamEditor] = {}
         document.scenarioChanged.connect(self.sync)
         document.selectionChanged.connect(lambda _i: self.sync())
-        document.resultsChanged.connect(self.sync)
         self.sync()
 
     # ---- building ------------------------------------------------------------------------

@@ -91,7 +91,6 @@ class RunsPanel(QWidget):
         split.setStretchFactor(1, 3)
         lay.addWidget(split)
         document.scenarioChanged.connect(self.sync)
-        document.resultsChanged.connect(self.sync)
         document.selectionChanged.connect(self._select_row)
         self.sync()
 
@@ -100,7 +99,8 @@ class RunsPanel(QWidget):
         doc = self._doc
         runs, results, errors = doc.scenario.runs, doc.results, doc.errors
         self.table.blockSignals(True)
-        self.table.setRowCount(len(runs))
+        if self.table.rowCount() != len(runs):
+            self.table.setRowCount(len(runs))
         for i, run in enumerate(runs):
             traj = results[i] if i < len(results) else None
             err = errors[i] if i < len(errors) else None
@@ -112,20 +112,30 @@ class RunsPanel(QWidget):
                 final, status = "—", f"diverged at step {traj.diverged_at}"
             else:
                 final, status = f"{traj.final_cost:.4g}", "ok"
-            cells = ("", run.title, run.config.info.title, hyper_text(run.config), final, status)
+            cells = (run.color, run.title, run.config.info.title, hyper_text(run.config), final, status)
             for j, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable)
+                item = self.table.item(i, j)
+                if item is None:
+                    item = QTableWidgetItem()
+                    item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable
+                                  | (Qt.ItemIsUserCheckable if j == 0 else Qt.NoItemFlags))
+                    self.table.setItem(i, j, item)
                 if j == 0:
-                    item.setIcon(_swatch(run.color))
-                    item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
-                    item.setCheckState(Qt.Checked if run.visible else Qt.Unchecked)
+                    # the colour column shows a swatch and the show/hide box, no text
+                    if item.data(Qt.UserRole) != run.color:
+                        item.setData(Qt.UserRole, run.color)
+                        item.setIcon(_swatch(run.color))
+                    state = Qt.Checked if run.visible else Qt.Unchecked
+                    if item.checkState() != state:
+                        item.setCheckState(state)
                     item.setToolTip("show / hide; double-click to recolour")
-                if j == 5 and status.startswith("diverged"):
-                    item.setForeground(QBrush(QColor("#c62828")))
-                if j == 5 and err:
-                    item.setToolTip(err)
-                self.table.setItem(i, j, item)
+                    continue
+                if item.text() != text:
+                    item.setText(text)
+                if j == 5:
+                    red = status.startswith("diverged") or bool(err)
+                    item.setForeground(QBrush(QColor("#c62828")) if red else QBrush())
+                    item.setToolTip(err or "")
         self.table.blockSignals(False)
         self._select_row(doc.selected)
         has = 0 <= doc.selected < len(runs)

@@ -9,12 +9,19 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QGraphicsItem, QLabel
 
 from gui.document import Document
 from gui.theme import LIGHT, Theme, style_plot
 from gui.view_options import ViewOptions
-from gui.views.drawing import arrow_segments, isoline_segments, log_image, log_levels, nice_field_grid
+from gui.views.drawing import (
+    arrow_segments,
+    isoline_segments,
+    log_image,
+    log_levels,
+    nice_field_grid,
+    set_curve,
+)
 
 GRID_POINTS = 240  # background resolution along the longer side of the visible box
 PICK_PIXELS = 10.0  # how close a press must be to a start marker to drag it
@@ -118,8 +125,13 @@ class ContourView(pg.PlotWidget):
         for item in (self.image, self.isolines, self.field, self.minima, self.starts, self.markers,
                      self.probe_arrow, self.probe_text):
             plot.addItem(item)
+        # The background changes only with the surface or the view box: paint it once into a
+        # pixmap, so playback frames only stroke the trajectories.
+        for item in (self.image, self.isolines, self.field, self.minima):
+            item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.legend = plot.addLegend(offset=(10, 10), labelTextSize="9pt")
         self._runs: list[_RunItems] = []
+        self._looks: tuple = ()
         self._box: tuple[float, float, float, float] | None = None
         self._bg_timer = QTimer(self)
         self._bg_timer.setSingleShot(True)
@@ -139,7 +151,7 @@ class ContourView(pg.PlotWidget):
         document.readyChanged.connect(lambda r: self._overlay.setVisible(not r))
         document.surfaceChanged.connect(self._on_surface)
         document.scenarioChanged.connect(self._on_scenario)
-        document.resultsChanged.connect(self.redraw_runs)
+        # Results are recomputed before scenarioChanged fires: one handler redraws both.
         document.cursorChanged.connect(self.redraw_runs)
         document.selectionChanged.connect(lambda _i: self._on_scenario())
         options.changed.connect(self._on_option)
@@ -251,22 +263,28 @@ class ContourView(pg.PlotWidget):
         """Colours, widths, labels and visibility of the runs; then redraw."""
         plot = self.getPlotItem()
         runs = self._doc.scenario.runs
+        if len(self._runs) != len(runs):
+            self._looks = ()
         while len(self._runs) < len(runs):
             self._runs.append(_RunItems(plot))
         while len(self._runs) > len(runs):
             self._runs.pop().remove(plot)
-        self.legend.clear()
-        for i, (run, items) in enumerate(zip(runs, self._runs)):
-            selected = i == self._doc.selected
-            width = 2.6 if selected else 1.7
-            items.trail.setPen(pg.mkPen(run.color, width=width))
-            items.avg.setPen(pg.mkPen(run.color, width=1.6, style=Qt.DashLine))
-            items.vel.setPen(pg.mkPen(run.color, width=2.2))
-            items.grad.setPen(pg.mkPen(self._theme.probe, width=1.6))
-            for item in (items.trail, items.avg, items.vel, items.grad):
-                item.setVisible(run.visible)
-            if run.visible:
-                self.legend.addItem(items.trail, run.title)
+        looks = (tuple((r.title, r.color, r.visible) for r in runs), self._doc.selected, self._theme.name)
+        if looks != self._looks:
+            self._looks = looks
+            self.legend.clear()
+            for i, (run, items) in enumerate(zip(runs, self._runs)):
+                selected = i == self._doc.selected
+                # Width-1 pens take Qt's fast cosmetic stroker: six 5,000-point trails at 60 fps.
+                width = 2.0 if selected else 1.0
+                items.trail.setPen(pg.mkPen(run.color, width=width))
+                items.avg.setPen(pg.mkPen(run.color, width=1.0, style=Qt.DashLine))
+                items.vel.setPen(pg.mkPen(run.color, width=2.0))
+                items.grad.setPen(pg.mkPen(self._theme.probe, width=1.5))
+                for item in (items.trail, items.avg, items.vel, items.grad):
+                    item.setVisible(run.visible)
+                if run.visible:
+                    self.legend.addItem(items.trail, run.title)
         self.redraw_runs()
 
     def redraw_runs(self, *_args) -> None:
@@ -284,7 +302,7 @@ class ContourView(pg.PlotWidget):
             traj = results[i] if i < len(results) else None
             if run is None or traj is None or not run.visible or doc.surface is None:
                 for item in (items.trail, items.avg, items.vel, items.grad):
-                    item.setData([], [])
+                    set_curve(item)
                 continue
             k = traj.at(t)
             th = traj.theta
@@ -292,7 +310,7 @@ class ContourView(pg.PlotWidget):
             if opt["average"]:
                 items.avg.setData(traj.avg[: k + 1, 0], traj.avg[: k + 1, 1])
             else:
-                items.avg.setData([], [])
+                set_curve(items.avg)
             px, py = th[k]
             if opt["velocity"]:
                 speed = np.hypot(traj.velocity[:, 0], traj.velocity[:, 1])
@@ -300,16 +318,16 @@ class ContourView(pg.PlotWidget):
                 v = traj.velocity[k] / top * 1.5 * arrow_len
                 items.vel.setData(*arrow_segments(px, py, v[0], v[1]))
             else:
-                items.vel.setData([], [])
+                set_curve(items.vel)
             if opt["gradient"]:
                 g = traj.grad[k]
                 gn = float(np.hypot(*g))
                 if gn > 0:
                     items.grad.setData(*arrow_segments(px, py, g[0] / gn * arrow_len, g[1] / gn * arrow_len))
                 else:
-                    items.grad.setData([], [])
+                    set_curve(items.grad)
             else:
-                items.grad.setData([], [])
+                set_curve(items.grad)
             diverged = traj.diverged_at is not None and t >= len(traj) - 1
             mk_pos.append((px, py))
             mk_brush.append(pg.mkBrush(run.color))

@@ -115,3 +115,13 @@ def nice_field_grid(box: tuple[float, float, float, float], count: int = 17) -> 
     xs = x0 + (np.arange(nx) + 0.5) * w / nx
     ys = y0 + (np.arange(ny) + 0.5) * h / ny
     return xs, ys
+
+
+def set_curve(item, x=None, y=None, **kwargs) -> None:
+    """`item.setData(x, y)`, skipping the call when an empty item would stay empty."""
+    if x is None or len(x) == 0:
+        if item.xData is None or len(item.xData) == 0:
+            return
+        item.setData([], [])
+        return
+    item.setData(x, y, **kwargs)

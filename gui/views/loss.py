@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QTabWidget
 from gui.document import Document
 from gui.theme import LIGHT, Theme, style_plot
 from gui.view_options import ViewOptions
+from gui.views.drawing import set_curve
 
 FLOOR = 1e-14  # log axes: values are clipped here, never log(0)
 
@@ -26,7 +27,9 @@ class _SeriesPlot(pg.PlotWidget):
         plot = self.getPlotItem()
         plot.setMenuEnabled(False)
         plot.hideButtons()
-        plot.showGrid(x=True, y=True, alpha=0.15)
+        # Whole runs are drawn at the resolution of the screen and only where visible.
+        plot.setDownsampling(auto=True, mode="peak")
+        plot.setClipToView(True)
         plot.setLabel("left", ylabel)
         plot.setLabel("bottom", "step t")
         self.cursor_line = pg.InfiniteLine(angle=90, movable=False)
@@ -46,8 +49,6 @@ class _SeriesPlot(pg.PlotWidget):
             for store, z in ((self.curves, 10), (self.dashed, 9)):
                 c = pg.PlotDataItem(skipFiniteCheck=True)
                 c.setZValue(z)
-                c.setDownsampling(auto=True, method="peak")
-                c.setClipToView(True)
                 plot.addItem(c)
                 store.append(c)
         while len(self.curves) > n:
@@ -91,8 +92,11 @@ class LossView(QTabWidget):
                               "and their sum (eq. 8–9: μ = 1 keeps it, friction 1 − μ drains it)")
         ep = self.energy_plot.getPlotItem()
         self.energy_legend = ep.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self.energy_plot.ensure(3)
+        for c, name in zip(self.energy_plot.curves, ("potential E(θ_t) − E*", "kinetic ½‖Δθ‖²/α", "total")):
+            self.energy_legend.addItem(c, name)
         self.cost_legend = None
-        document.resultsChanged.connect(self.redraw)
+        # Results are recomputed before scenarioChanged fires: one handler redraws both.
         document.scenarioChanged.connect(self.redraw)
         document.selectionChanged.connect(lambda _i: self.redraw())
         document.cursorChanged.connect(self.move_cursor)
@@ -143,13 +147,13 @@ class LossView(QTabWidget):
             p.series = []
         for i, run in enumerate(runs):
             traj = results[i] if i < len(results) else None
-            width = 2.4 if i == doc.selected else 1.5
+            width = 2.0 if i == doc.selected else 1.0
             pen = pg.mkPen(run.color, width=width)
             dash = pg.mkPen(run.color, width=1.3, style=Qt.DashLine)
             if traj is None or not run.visible:
                 for p in (self.cost_plot, self.grad_plot):
-                    p.curves[i].setData([], [])
-                    p.dashed[i].setData([], [])
+                    set_curve(p.curves[i])
+                    set_curve(p.dashed[i])
                     p.series.append(None)
                 continue
             x = self._x_of(traj)
@@ -160,12 +164,11 @@ class LossView(QTabWidget):
                 gn = np.maximum(gn, FLOOR)
             self.cost_plot.curves[i].setData(x, cost, pen=pen)
             self.grad_plot.curves[i].setData(x, gn, pen=pen)
-            self.grad_plot.dashed[i].setData([], [])
             if self._opt["average"]:
                 avg = traj.avg_cost - e_star
                 self.cost_plot.dashed[i].setData(x, np.maximum(avg, FLOOR) if log else avg, pen=dash)
             else:
-                self.cost_plot.dashed[i].setData([], [])
+                set_curve(self.cost_plot.dashed[i])
             self.cost_plot.series.append((x, cost, run.color))
             self.grad_plot.series.append((x, gn, run.color))
         self._redraw_energy()
@@ -174,16 +177,14 @@ class LossView(QTabWidget):
     def _redraw_energy(self) -> None:
         doc = self._doc
         p = self.energy_plot
-        p.ensure(3)
         p.series = []
-        self.energy_legend.clear()
         traj = doc.selected_result()
         run = doc.selected_run()
         s = doc.surface
         p.setLabel("bottom", "step t")
         if traj is None or run is None or s is None:
             for c in p.curves + p.dashed:
-                c.setData([], [])
+                set_curve(c)
             p.setTitle("")
             return
         e_star = min((m.cost for m in s.minima), default=0.0)
@@ -192,14 +193,11 @@ class LossView(QTabWidget):
         kin = traj.kinetic
         tot = pot + kin
         fg = self._theme.foreground
-        looks = ((pot, pg.mkPen(run.color, width=1.6), "potential E(θ_t) − E*"),
-                 (kin, pg.mkPen("#d62728", width=1.4, style=Qt.DashLine), "kinetic ½‖Δθ‖²/α"),
-                 (tot, pg.mkPen(fg, width=2.0), "total"))
-        for c, (y, pen, name) in zip(p.curves, looks):
+        looks = ((pot, pg.mkPen(run.color, width=1.0)),
+                 (kin, pg.mkPen("#d62728", width=1.0, style=Qt.DashLine)),
+                 (tot, pg.mkPen(fg, width=1.5)))
+        for c, (y, pen) in zip(p.curves, looks):
             c.setData(x, y, pen=pen)
-            self.energy_legend.addItem(c, name)
-        for c in p.dashed:
-            c.setData([], [])
         p.series = [(x, tot, fg), (x, pot, run.color)]
         p.setTitle(f"<span style='font-size:9pt'>{run.title}</span>")
 

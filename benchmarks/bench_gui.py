@@ -1,0 +1,133 @@
+"""GUI performance figures: start-up to a computed window, playback fps, recompute time.
+
+    python benchmarks/bench_gui.py
+
+Runs offscreen (QT_QPA_PLATFORM=offscreen unless set) on a warm numba cache and prints
+medians; it does not pass or fail.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+STARTUP_CHILD = """
+import os, sys, time
+t_start = float(sys.argv[1])
+sys.path.insert(0, {root!r})
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from gui.app import configure_pyqtgraph
+from gui.main_window import MainWindow, show_when_ready
+configure_pyqtgraph()
+s = QSettings({ini!r}, QSettings.IniFormat)
+w = MainWindow(settings=s, autoplay=False, restore=False)
+show_when_ready(w)
+w.wait_ready()
+app.processEvents()
+w.repaint()
+print(time.time() - t_start)
+"""
+
+
+def bench_startup(repeats: int = 5) -> list[float]:
+    """Seconds from launching a fresh python to the window shown with results drawn."""
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        code = STARTUP_CHILD.format(root=str(ROOT), ini=str(Path(tmp) / "s.ini"))
+        for _ in range(repeats):
+            t0 = time.time()
+            out = subprocess.run([sys.executable, "-c", code, repr(t0)], capture_output=True, text=True,
+                                 check=True)
+            times.append(float(out.stdout.strip().splitlines()[-1]))
+    return times
+
+
+def heavy_scenario():
+    """Six runs of 5,000 steps on Rosenbrock."""
+    from sim import OptimizerConfig
+    from sim.scenario import PALETTE, Run, Scenario
+
+    cfgs = [OptimizerConfig("gd", lr=1e-3), OptimizerConfig("momentum", lr=1e-3, momentum=0.9),
+            OptimizerConfig("nesterov", lr=1e-3, momentum=0.9), OptimizerConfig("adam", lr=0.02),
+            OptimizerConfig("rmsprop", lr=0.005), OptimizerConfig("adagrad", lr=0.5)]
+    runs = tuple(Run(c, "", (-1.5, 2.0), 0, PALETTE[i]) for i, c in enumerate(cfgs))
+    return Scenario("rosenbrock", {}, runs, 5000, 0, "bench")
+
+
+def bench_window() -> tuple[float, float, list[float]]:
+    """(fps, fps with all overlays, recompute-and-redraw times in ms) on the heavy load."""
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    from gui.app import configure_pyqtgraph
+    from gui.main_window import MainWindow
+
+    configure_pyqtgraph()
+    with tempfile.TemporaryDirectory() as tmp:
+        s = QSettings(str(Path(tmp) / "s.ini"), QSettings.IniFormat)
+        w = MainWindow(heavy_scenario(), settings=s, autoplay=False, restore=False)
+        w.resize(1400, 900)
+        w.show()
+        w.wait_ready()
+        doc = w.document
+
+        def fps(frames: int = 300) -> float:
+            doc.set_cursor(0)
+            app.processEvents()
+            step = doc.max_cursor // frames
+            t0 = time.perf_counter()
+            for f in range(frames):
+                doc.set_cursor((f + 1) * step)
+                w.repaint()  # paint every widget now, as a shown frame would
+                app.processEvents()
+            return frames / (time.perf_counter() - t0)
+
+        plain = statistics.median(fps() for _ in range(3))
+        for name in ("velocity", "gradient", "average"):
+            w.options.set(name, True)
+        overlays = statistics.median(fps() for _ in range(3))
+        doc.set_cursor(doc.max_cursor // 2)
+        times = []
+        for k in range(15):
+            cfg = doc.scenario.runs[1].config
+            t0 = time.perf_counter()
+            doc.update_config(1, lr=cfg.lr * (1.01 if k % 2 == 0 else 1 / 1.01))
+            app.processEvents()
+            times.append((time.perf_counter() - t0) * 1000.0)
+        t0 = time.perf_counter()
+        results = [r for r in doc.results]
+        doc._recompute()  # the numerics alone, for comparison
+        sim_ms = (time.perf_counter() - t0) * 1000.0
+        assert len(results) == 6
+        w.close()
+    return plain, overlays, times + [sim_ms]
+
+
+def main() -> None:
+    startup = bench_startup()
+    print(f"start-up to computed window (warm cache): median {statistics.median(startup):.2f} s "
+          f"(runs: {', '.join(f'{t:.2f}' for t in startup)})")
+    plain, overlays, times = bench_window()
+    sim_ms = times.pop()
+    print(f"playback, 6 runs x 5000 steps, 1400x900 offscreen: {plain:.0f} frames/s "
+          f"({overlays:.0f} frames/s with velocity, gradient and average overlays)")
+    print(f"recompute after a parameter change (6 x 5000 steps, all views updated): median "
+          f"{statistics.median(times):.1f} ms; simulation alone {sim_ms:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
