@@ -13,7 +13,13 @@ from PySide6.QtWidgets import QMenu
 
 from gui import export_cli
 from gui.export import ExportCancelled, ExportSettings, FrameRenderer, export_animation
-from gui.export_dialog import COMPARISON_TIP, ExportAnimationDialog, export_data, export_image, install_export_actions
+from gui.export_dialog import (
+    COMPARISON_TIP,
+    ExportAnimationDialog,
+    export_data,
+    export_image,
+    install_export_actions,
+)
 from gui.export_settings import check_output, mp4_problem, output_format, parse_size
 from sim.scenario import default_scenario
 
