@@ -269,8 +269,14 @@ class ContourView(pg.PlotWidget):
             self._runs.append(_RunItems(plot))
         while len(self._runs) > len(runs):
             self._runs.pop().remove(plot)
-        looks = (tuple((r.title, r.color, r.visible) for r in runs), self._doc.selected, self._theme.name)
-        if looks != self._looks:
+        looks = (tuple((r.color, r.visible) for r in runs), self._doc.selected, self._theme.name)
+        if looks == self._looks:
+            # Only titles may differ (an unlabeled run is titled by its hyperparameters).
+            visible = [r for r in runs if r.visible]
+            for (_sample, label), run in zip(self.legend.items, visible):
+                if label.text != run.title:
+                    label.setText(run.title)
+        else:
             self._looks = looks
             self.legend.clear()
             for i, (run, items) in enumerate(zip(runs, self._runs)):
