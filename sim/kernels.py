@@ -180,7 +180,7 @@ def _data_eval(code, X, T, x, y, mark, i, use_mark):
     return c / cnt, gx / cnt, gy / cnt, hxx / cnt, hxy / cnt, hyy / cnt
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _eval_block(code, prm, X, T, W, ix, iy, ic, igx, igy, n, mark, use_mark):
     """Cost and gradient at the points (W[ix, i], W[iy, i]), i < n, into rows ic, igx, igy.
 
@@ -461,20 +461,6 @@ def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
     # another specialization of the callee.
     z = n - n
     no = n < 0
-    if evaluate > 0:
-        for i in range(n):
-            x[i] = x0[lo + i]
-            y[i] = y0[lo + i]
-        _eval_block(code, prm, X, T, W, z + _X, z + _Y, z + _C, z + _GX, z + _GY, n, mark, no)
-        for i in range(n):
-            q = lo + i
-            out[0, q] = cost[i]
-            out[1, q] = gx[i]
-            out[2, q] = gy[i]
-            if evaluate == 2:
-                out[3, q], out[4, q], out[5, q] = _hess_point(code, prm, X, T, x[i], y[i], mark, i, no)
-        return 0
-
     has_noise = False
     bscale = 1.0 / math.sqrt(max(batch, 1))
     for i in range(n):
@@ -511,48 +497,87 @@ def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
     na = n  # live particles: columns 0..na-1
     nrec = 0
     r = 0
+    if evaluate > 0:
+        # Evaluate mode: nothing moves; E, ∇E (and the Hessian) at the start points.
+        steps = 0
+        for i in range(n):
+            x[i] = x0[lo + i]
+            y[i] = y0[lo + i]
     for t in range(steps + 1):
         fac = _schedule_factor(sched, t, t0, tau)
         final = t == steps
         moving = na > 0 and not final
-        record = not full and (final or t % every == 0)
+        record = not full and evaluate == 0 and (final or t % every == 0)
 
-        # The gradient estimate of this step (the last row of a full run: the exact one).
-        # Its call also gives E(θ_t) when the point is θ_t and the batch is full.
+        # Up to three evaluations of the surface a step, through one call site so that the
+        # inlined surface code appears once in the compiled kernel:
+        #   0: the gradient estimate of this step (in full mode's last row and in evaluate
+        #      mode, the exact gradient); it gives E(θ_t) too when the point is θ_t and the
+        #      batch is full;
+        #   1: E(θ_t) for records and best-cost tracking, when job 0 did not give it;
+        #   2: E(θ̃) at the end of a batch.
         cost_known = False
-        if moving or full:
-            stochastic = moving and use_mark
-            lookahead = rule == NESTEROV and moving
-            if lookahead:
-                for i in range(na):
-                    ex[i] = x[i] + mom[i] * px[i]
-                    ey[i] = y[i] + mom[i] * py[i]
-            if stochastic:
-                for i in range(na):
-                    if ptr[i] + bsz > N:
-                        _shuffle(perm, i, rng)
-                        ptr[i] = 0
-                    for k in range(ptr[i], ptr[i] + bsz):
-                        mark[i, perm[i, k]] = 1
-                    ptr[i] += bsz
-            ng = na if moving else n
-            _eval_block(code, prm, X, T, W, z + (_EX if lookahead else _X),
-                        z + (_EY if lookahead else _Y), z + _C, z + _GX, z + _GY, ng, mark, stochastic)
-            cost_known = not (lookahead or stochastic)
-            if rule == NEWTON and moving:
-                for i in range(na):
-                    hxx[i], hxy[i], hyy[i] = _hess_point(code, prm, X, T, x[i], y[i], mark, i,
-                                                         stochastic)
-            if stochastic:
-                for i in range(na):
-                    for k in range(N):
-                        mark[i, k] = 0
-            if has_noise and moving:
-                for i in range(na):
-                    if noise[i] > 0.0:
-                        gx[i] += noise[i] * _normal(rng, i)
-                        gy[i] += noise[i] * _normal(rng, i)
+        stochastic = moving and use_mark
+        lookahead = rule == NESTEROV and moving
+        for job in range(3):
+            jn = 0
+            jx, jy, jc, jgx, jgy = _X, _Y, _C, _GX, _GY
+            jmark = stochastic
+            if job == 0:
+                if moving or full or evaluate > 0:
+                    jn = na if moving else n
+                    if lookahead:
+                        jx, jy = _EX, _EY
+                        for i in range(na):
+                            ex[i] = x[i] + mom[i] * px[i]
+                            ey[i] = y[i] + mom[i] * py[i]
+                    if stochastic:
+                        for i in range(na):
+                            if ptr[i] + bsz > N:
+                                _shuffle(perm, i, rng)
+                                ptr[i] = 0
+                            for k in range(ptr[i], ptr[i] + bsz):
+                                mark[i, perm[i, k]] = 1
+                            ptr[i] += bsz
+            elif job == 1:
+                if record or track_best:
+                    m = n if record else na
+                    if not (cost_known and m <= na):
+                        jn = m
+                        jgx, jgy, jmark = _DGX, _DGY, no
+            elif not full and final and evaluate == 0:
+                jn = n
+                jx, jy, jc, jgx, jgy, jmark = _AX, _AY, _HXX, _DGX, _DGY, no
+            if jn == 0:
+                continue
+            _eval_block(code, prm, X, T, W, z + jx, z + jy, z + jc, z + jgx, z + jgy, jn, mark,
+                        jmark)
+            if job == 0:
+                cost_known = not (lookahead or stochastic)
+                if (rule == NEWTON and moving) or evaluate == 2:
+                    for i in range(jn):
+                        hxx[i], hxy[i], hyy[i] = _hess_point(code, prm, X, T, x[i], y[i], mark, i,
+                                                             stochastic)
+                if stochastic:
+                    for i in range(na):
+                        for k in range(N):
+                            mark[i, k] = 0
+                if has_noise and moving:
+                    for i in range(na):
+                        if noise[i] > 0.0:
+                            gx[i] += noise[i] * _normal(rng, i)
+                            gy[i] += noise[i] * _normal(rng, i)
 
+        if evaluate > 0:
+            for i in range(n):
+                q = lo + i
+                out[0, q] = cost[i]
+                out[1, q] = gx[i]
+                out[2, q] = gy[i]
+                out[3, q] = hxx[i]
+                out[4, q] = hxy[i]
+                out[5, q] = hyy[i]
+            return 0
         if full:
             rec_x[t, 0] = x[0]
             rec_y[t, 0] = y[0]
@@ -563,12 +588,7 @@ def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
             f_ay[t] = ay[0]
             nrec = t + 1
         else:
-            # E(θ_t): for best-cost tracking (live particles) and for records (all).
             if record or track_best:
-                m = n if record else na
-                if not (cost_known and m <= na):
-                    _eval_block(code, prm, X, T, W, z + _X, z + _Y, z + _C, z + _DGX, z + _DGY, m,
-                                mark, no)
                 for i in range(na):
                     best[i] = min(best[i], cost[i])
             if record:
@@ -676,9 +696,6 @@ def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
             ax[i] = c1 * ax[i] + c2 * nxi
             ay[i] = c1 * ay[i] + c2 * nyi
 
-    if not full:
-        # Costs of the final averages (the final costs of θ came with the last record).
-        _eval_block(code, prm, X, T, W, z + _AX, z + _AY, z + _HXX, z + _DGX, z + _DGY, n, mark, no)
     for i in range(n):
         q = lo + idx[i]
         out[0, q] = x[i]
