@@ -463,32 +463,33 @@ def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
     no = n < 0
     has_noise = False
     bscale = 1.0 / math.sqrt(max(batch, 1))
-    for i in range(n):
-        p = lo + i
-        x[i] = x0[p]
-        y[i] = y0[p]
-        ax[i] = x0[p]
-        ay[i] = y0[p]
-        px[i] = 0.0
-        py[i] = 0.0
-        qx[i] = 0.0
-        qy[i] = 0.0
-        b1t[i] = 1.0
-        b2t[i] = 1.0
-        best[i] = np.inf
-        dstep[i] = -1.0
-        noise[i] = hpp[H_NOISE, p] * bscale
-        has_noise = has_noise or noise[i] > 0.0
-        lr[i] = hpp[H_LR, p]
-        mom[i] = hpp[H_MOM, p]
-        b1[i] = hpp[H_B1, p]
-        b2[i] = hpp[H_B2, p]
-        rho[i] = hpp[H_RHO, p]
-        eps[i] = hpp[H_EPS, p]
-        damp[i] = hpp[H_DAMP, p]
-        idx[i] = i
-        ptr[i] = N
-        rng[i] = np.uint64(seeds[p])
+    if evaluate == 0:  # evaluate mode needs only x and y (set below)
+        for i in range(n):
+            p = lo + i
+            x[i] = x0[p]
+            y[i] = y0[p]
+            ax[i] = x0[p]
+            ay[i] = y0[p]
+            px[i] = 0.0
+            py[i] = 0.0
+            qx[i] = 0.0
+            qy[i] = 0.0
+            b1t[i] = 1.0
+            b2t[i] = 1.0
+            best[i] = np.inf
+            dstep[i] = -1.0
+            noise[i] = hpp[H_NOISE, p] * bscale
+            has_noise = has_noise or noise[i] > 0.0
+            lr[i] = hpp[H_LR, p]
+            mom[i] = hpp[H_MOM, p]
+            b1[i] = hpp[H_B1, p]
+            b2[i] = hpp[H_B2, p]
+            rho[i] = hpp[H_RHO, p]
+            eps[i] = hpp[H_EPS, p]
+            damp[i] = hpp[H_DAMP, p]
+            idx[i] = i
+            ptr[i] = N
+            rng[i] = np.uint64(seeds[p])
     for i in range(pn):
         for k in range(pN):
             perm[i, k] = k

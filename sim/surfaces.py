@@ -182,7 +182,8 @@ class Surface:
         return 0.5 * (x0 + x1), 0.5 * (y0 + y1)
 
 
-_NO_PARTICLE_SETTINGS = (np.zeros(K.NIP, np.int64), np.ones(K.NSH))
+# Settings for evaluate mode (nothing moves, so none is read but the arrays' types).
+_NO_PARTICLE_SETTINGS = (np.zeros(K.NIP, np.int64), np.ones(K.NSH), np.ones((K.NHP, 1)))
 
 
 def evaluate_points(code: int, kparams: np.ndarray, X: np.ndarray, T: np.ndarray, xs, ys,
@@ -195,8 +196,7 @@ def evaluate_points(code: int, kparams: np.ndarray, X: np.ndarray, T: np.ndarray
     ys = np.ascontiguousarray(ys, dtype=float)
     n = xs.size
     out = np.empty((7, n))
-    ip, sh = _NO_PARTICLE_SETTINGS
-    hpp = np.ones((K.NHP, n))  # C-contiguous: another layout would compile another kernel
+    ip, sh, hpp = _NO_PARTICLE_SETTINGS
     e = np.empty(0)
     e2 = np.empty((0, 0))
     K.run_block(code, kparams, X, T, ip, sh, hpp, xs, ys, np.zeros(n, np.int64), 0, 1, 0, n,
