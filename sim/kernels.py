@@ -82,6 +82,9 @@ I_TRACK_BEST = 3
 NIP = 4
 
 TWO_PI = 2.0 * math.pi
+# Floor of the adaptive rules' denominators: with ε = 0 a coordinate whose gradient has
+# always been 0 would give 0/0; the floor makes its step 0 and changes nothing else.
+_TINY = 1e-300
 
 # splitmix64 constants: a counter-based generator per particle keeps batches reproducible
 # whatever the number of threads.
@@ -632,8 +635,8 @@ def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
                 a = lr[i] * fac
                 px[i] = px[i] + gx[i] * gx[i]
                 py[i] = py[i] + gy[i] * gy[i]
-                nxi = x[i] - a * gx[i] / (math.sqrt(px[i]) + eps[i])
-                nyi = y[i] - a * gy[i] / (math.sqrt(py[i]) + eps[i])
+                nxi = x[i] - a * gx[i] / max(math.sqrt(px[i]) + eps[i], _TINY)
+                nyi = y[i] - a * gy[i] / max(math.sqrt(py[i]) + eps[i], _TINY)
                 nx[i] = nxi
                 ny[i] = nyi
                 nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
@@ -642,8 +645,8 @@ def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
                 a = lr[i] * fac
                 px[i] = rho[i] * px[i] + (1.0 - rho[i]) * gx[i] * gx[i]
                 py[i] = rho[i] * py[i] + (1.0 - rho[i]) * gy[i] * gy[i]
-                nxi = x[i] - a * gx[i] / (math.sqrt(px[i]) + eps[i])
-                nyi = y[i] - a * gy[i] / (math.sqrt(py[i]) + eps[i])
+                nxi = x[i] - a * gx[i] / max(math.sqrt(px[i]) + eps[i], _TINY)
+                nyi = y[i] - a * gy[i] / max(math.sqrt(py[i]) + eps[i], _TINY)
                 nx[i] = nxi
                 ny[i] = nyi
                 nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
@@ -656,8 +659,8 @@ def run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
                 py[i] = b1[i] * py[i] + (1.0 - b1[i]) * gy[i]
                 qx[i] = b2[i] * qx[i] + (1.0 - b2[i]) * gx[i] * gx[i]
                 qy[i] = b2[i] * qy[i] + (1.0 - b2[i]) * gy[i] * gy[i]
-                nxi = x[i] - a * (px[i] / (1.0 - b1t[i])) / (math.sqrt(qx[i] / (1.0 - b2t[i])) + eps[i])
-                nyi = y[i] - a * (py[i] / (1.0 - b1t[i])) / (math.sqrt(qy[i] / (1.0 - b2t[i])) + eps[i])
+                nxi = x[i] - a * (px[i] / (1.0 - b1t[i])) / max(math.sqrt(qx[i] / (1.0 - b2t[i])) + eps[i], _TINY)
+                nyi = y[i] - a * (py[i] / (1.0 - b1t[i])) / max(math.sqrt(qy[i] / (1.0 - b2t[i])) + eps[i], _TINY)
                 nx[i] = nxi
                 ny[i] = nyi
                 nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))

@@ -174,6 +174,9 @@ def from_dict(d: object) -> Scenario:
     params = surf.get("params", {}) or {}
     if not isinstance(params, dict):
         raise ScenarioError("surface.params: expected an object")
+    for k, v in params.items():
+        if not isinstance(v, (int, float)):  # bool is an int: true/false for switches
+            raise ScenarioError(f"surface.params.{k}: expected a number, got {json.dumps(v)[:40]}")
     try:
         params = check_params(surf["name"], params)
     except ValueError as e:
@@ -205,6 +208,12 @@ def from_dict(d: object) -> Scenario:
             opt = {"rule": opt}
         if not isinstance(opt, dict):
             raise ScenarioError(f"{where}.optimizer: expected an object with a \"rule\"")
+        for k, v in opt.items():
+            text = k in ("rule", "schedule")
+            if (text and not isinstance(v, str)) or (not text and (isinstance(v, bool)
+                                                                 or not isinstance(v, (int, float)))):
+                kind = "text" if text else "a number"
+                raise ScenarioError(f"{where}.optimizer.{k}: expected {kind}, got {json.dumps(v)[:40]}")
         try:
             cfg = OptimizerConfig.from_dict(opt)
         except (TypeError, ValueError) as e:
@@ -260,6 +269,9 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     p = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved file gets the usual mode
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, p)
