@@ -2,8 +2,3 @@
 
 `gui.app.main(path)` opens the window; everything numeric comes from `sim`.
 """
-
-from gui.qt_compat import immortalize_singletons
-
-# Before any Qt object exists: see gui/qt_compat.py for the PySide6 bug this guards against.
-immortalize_singletons()
