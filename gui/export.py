@@ -125,6 +125,22 @@ class ExportFigure(QWidget):
             body.addWidget(self.loss, 1)
         outer.addLayout(body, 1)
         self.setFixedSize(w, h)
+        self.contour.hide_probe()  # the mouse probe has no place in a file
+        self._fit_title(w - 2 * m - 12 * unit - (self.counter.minimumWidth() + 16 * unit if settings.counter else 0))
+
+    def _fit_title(self, room: float) -> None:
+        """Shrink a long title to the room beside the counter, then elide what still does not fit."""
+        from PySide6.QtGui import QFontMetrics
+
+        text = self.title.text()
+        font = self.title.font()
+        size = font.pixelSize()
+        while size > 9 and QFontMetrics(font).horizontalAdvance(text) > room:
+            size -= 1
+            font.setPixelSize(size)
+        self.title.setFont(font)
+        self.title.setText(QFontMetrics(font).elidedText(text, Qt.ElideRight, int(room)))
+        self.title.setToolTip(text)
 
     def _style_plots(self, theme: Theme, unit: float) -> None:
         tick = QFont("DejaVu Sans")
@@ -133,6 +149,8 @@ class ExportFigure(QWidget):
         plots = [self.contour.getPlotItem()]
         if self.loss is not None:
             plots += [self.loss.cost_plot.getPlotItem()]
+            # A log axis with auto SI prefix labels itself "(x1e+15)" when values are tiny.
+            self.loss.cost_plot.getPlotItem().getAxis("left").enableAutoSIPrefix(False)
         for plot in plots:
             for side in ("left", "bottom", "top", "right"):
                 ax = plot.getAxis(side)

@@ -109,6 +109,18 @@ def preset_names() -> dict[str, Path]:
     return {p.stem: p for p in sorted(PRESET_DIR.glob("*.json"))}
 
 
+def find_preset(name: str) -> Path:
+    """The preset file named `name`: its file stem, or the stem without its "NN_" lesson number."""
+    names = preset_names()
+    if name in names:
+        return names[name]
+    short = [p for stem, p in names.items() if stem.split("_", 1)[0].isdigit() and stem.split("_", 1)[-1] == name]
+    if len(short) == 1:
+        return short[0]
+    known = ", ".join(names) or "none are installed"
+    raise ValueError(f"unknown preset {name!r}; choose one of: {known}")
+
+
 def resolve_scenario(args):
     """The Scenario named by SCENARIO, --preset, or neither (the default scenario)."""
     from sim.scenario import default_scenario, load_scenario
@@ -118,11 +130,7 @@ def resolve_scenario(args):
     if scenario_path and preset:
         raise ValueError("give a scenario file or --preset, not both")
     if preset:
-        names = preset_names()
-        if preset not in names:
-            known = ", ".join(names) or "none are installed"
-            raise ValueError(f"unknown preset {preset!r}; choose one of: {known}")
-        return load_scenario(names[preset])
+        return load_scenario(find_preset(preset))
     if scenario_path:
         if not Path(scenario_path).is_file():
             raise ValueError(f"no such scenario file: {scenario_path}")

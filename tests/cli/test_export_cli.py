@@ -169,3 +169,11 @@ def test_export_parser_flags():
     st = export_cli.settings_from_args(a)
     assert (st.width, st.height, st.fps, st.duration, st.first, st.last, st.counter, st.loop) == \
         (800, 600, 24.0, 3.0, 0, 100, False, False)
+
+
+def test_preset_by_short_name(presets):
+    (presets / "07_saddle.json").write_bytes((presets / "ravine.json").read_bytes())
+    assert export_cli.find_preset("07_saddle").name == "07_saddle.json"
+    assert export_cli.find_preset("saddle").name == "07_saddle.json"  # without the lesson number
+    with pytest.raises(ValueError, match="choose one of: 07_saddle, ravine"):
+        export_cli.find_preset("nope")

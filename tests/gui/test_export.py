@@ -21,7 +21,8 @@ from gui.export_dialog import (
     install_export_actions,
 )
 from gui.export_settings import check_output, mp4_problem, output_format, parse_size
-from sim.scenario import default_scenario
+from gui.presets import PRESET_DIR
+from sim.scenario import default_scenario, load_scenario
 
 SMALL = dict(width=320, height=240)
 
@@ -38,7 +39,9 @@ def files_in(path) -> list[str]:
 
 @pytest.fixture
 def scenario():
-    return default_scenario()
+    """The ravine lesson's preset (the default scenario until the presets exist)."""
+    preset = PRESET_DIR / "01_ravine.json"
+    return load_scenario(preset) if preset.is_file() else default_scenario()
 
 
 def test_gif_frames_grow_and_loop(qapp, tmp_path, scenario):
