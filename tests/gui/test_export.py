@@ -9,6 +9,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMenu
 
 from gui import export_cli
@@ -228,8 +229,13 @@ def test_dialog_cancel_leaves_no_file(window, qtbot, tmp_path):
     dialog.width_.setValue(320)
     dialog.height_.setValue(240)
     dialog.duration.setValue(20.0)  # 600 frames: long enough to cancel midway
+    ticks = []
+    clock = QTimer()
+    clock.timeout.connect(lambda: ticks.append(1))
+    clock.start(5)
     dialog.start()
     qtbot.waitUntil(lambda: dialog.progress.value() >= 3, timeout=20_000)
+    assert ticks, "the event loop keeps running while frames are rendered"
     dialog.cancel()
     qtbot.waitUntil(lambda: dialog.job is None, timeout=20_000)
     assert "Cancelled" in dialog.status.text()
