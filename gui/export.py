@@ -314,50 +314,69 @@ class Mp4Writer(_Writer):
 
 
 class GifWriter(_Writer):
-    """A GIF with one global palette built from frames across the animation (no banding).
+    """A looping GIF with one global palette from frames across the animation, streamed.
 
     A per-frame adaptive palette would spend its colours differently on every frame, so the
-    colour map would flicker and band; one palette from sampled frames keeps it steady.
+    colour map would flicker and band; one palette from sampled frames keeps it steady. Each
+    frame is written as it comes, cropped to what changed since the last one, so memory does
+    not grow with the length and an unchanged frame is still a frame (`frames` stays exact).
     """
 
     def __init__(self, path: Path, settings: ExportSettings, count: int, samples: list[np.ndarray],
                  key_colors: list[str] = ()) -> None:
         super().__init__(path, settings, count)
+        self.palette = gif_palette(samples, key_colors)
+        self._entries = self.palette.getpalette()[:768]
+        self.tmp = _temp_beside(path, ".tmp.gif")
+        self._fp = open(self.tmp, "wb")  # noqa: SIM115 - closed in finish() or abort()
+        self._prev: np.ndarray | None = None
+        self._n = 0
+
+    def _p_image(self, idx: np.ndarray):
         from PIL import Image
 
-        self._Image = Image
-        self.palette = gif_palette(samples, key_colors)
-        self.tmp = _temp_beside(path, ".tmp.gif")
-        self._frames: list = []
-        self._prev: np.ndarray | None = None
+        im = Image.fromarray(np.ascontiguousarray(idx), "P")
+        im.putpalette(self._entries)
+        return im
 
     def append(self, frame: np.ndarray) -> None:
-        Image = self._Image
+        from PIL import GifImagePlugin, Image
+
         q = Image.fromarray(frame).quantize(palette=self.palette, dither=Image.Dither.NONE)
         idx = np.asarray(q)
-        if self._prev is not None and np.array_equal(idx, self._prev):
-            # Pillow merges identical frames; nudge one corner pixel so `frames` stays exact.
-            idx = idx.copy()
-            idx[0, 0] = (int(idx[0, 0]) + 1) % 256
-            q = Image.fromarray(idx, "P")
-            q.putpalette(self.palette.getpalette())
+        # GIF counts time in centiseconds: round the running time, not each frame, so 30 fps
+        # plays at 30 fps (30, 40, 30 ms ...) instead of 33.
+        n, step = self._n, 1000.0 / self.settings.fps
+        ms = int(10 * (round((n + 1) * step / 10) - round(n * step / 10)))
+        if self._n == self.count - 1 and self.settings.loop and self.count > 1:
+            ms += int(GIF_END_HOLD * 1000)  # rest on the final state before starting over
+        if self._prev is None:
+            info = {"duration": ms}
+            if self.settings.loop:
+                info["loop"] = 0
+            header, _ = GifImagePlugin.getheader(self._p_image(idx), bytes(self._entries), info)
+            self._fp.write(b"".join(header))
+            x0, y0, x1, y1 = 0, 0, idx.shape[1], idx.shape[0]
+        else:
+            changed = idx != self._prev
+            rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+            if rows.size:
+                x0, y0, x1, y1 = cols[0], rows[0], cols[-1] + 1, rows[-1] + 1
+            else:
+                x0, y0, x1, y1 = 0, 0, 1, 1  # nothing changed: a one-pixel frame keeps the count
+        part = self._p_image(idx[y0:y1, x0:x1])
+        for chunk in GifImagePlugin.getdata(part, (int(x0), int(y0)), duration=ms, disposal=1):
+            self._fp.write(chunk)
         self._prev = idx
-        self._frames.append(q)
+        self._n += 1
 
     def finish(self) -> None:
-        frames = self._frames
-        ms = int(round(1000.0 / self.settings.fps))
-        durations = [ms] * len(frames)
-        if self.settings.loop and len(frames) > 1:
-            durations[-1] += int(GIF_END_HOLD * 1000)
-        extra = {"loop": 0} if self.settings.loop else {}
-        frames[0].save(self.tmp, format="GIF", save_all=True, append_images=frames[1:],
-                       duration=durations, optimize=False, disposal=1, **extra)
-        self._frames = []
+        self._fp.write(b";")  # trailer
+        self._fp.close()
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
-        self._frames = []
+        self._fp.close()
         self.tmp.unlink(missing_ok=True)
 
 
