@@ -21,7 +21,6 @@ from sim.scenario import (
     load_scenario,
     next_color,
     save_scenario,
-    simulate_scenario,
 )
 from sim.simulate import simulate
 
@@ -53,6 +52,9 @@ class Document(QObject):
         self._surface: Surface | None = None
         self._results: list[Trajectory | None] = []
         self._errors: list[str | None] = []
+        # Results by (config, start, seed, steps) on `_memo_surface`: only changed runs rerun.
+        self._memo: dict[tuple, tuple[Trajectory | None, str | None]] = {}
+        self._memo_surface: Surface | None = None
         self._cursor = 0
         self._selected = 0 if self._scenario.runs else -1
         self._ready = False
@@ -125,23 +127,30 @@ class Document(QObject):
         self.resultsChanged.emit()
 
     def _recompute(self) -> None:
+        """Simulate the runs whose inputs changed; the others keep their trajectory.
+
+        A run's result depends on the surface, its config, start, seed and the step count;
+        editing one run while a slider is dragged then costs one simulation, not six.
+        """
         if not self._ready or self._surface is None:
             return
         sc, s = self._scenario, self._surface
+        previous = self._memo if self._memo_surface is s else {}
         results: list[Trajectory | None] = []
         errors: list[str | None] = []
-        try:
-            # One call per run; a bad run does not stop the others.
-            results = list(simulate_scenario(sc, s))
-            errors = [None] * len(results)
-        except ValueError:
-            for r in sc.runs:
+        memo: dict[tuple, tuple[Trajectory | None, str | None]] = {}
+        for r in sc.runs:
+            key = (r.config, sc.start_of(r, s), r.seed, sc.steps)
+            hit = memo.get(key) or previous.get(key)
+            if hit is None:
                 try:
-                    results.append(simulate(s, r.config, sc.start_of(r, s), sc.steps, r.seed))
-                    errors.append(None)
-                except ValueError as e:
-                    results.append(None)
-                    errors.append(str(e))
+                    hit = (simulate(s, r.config, key[1], sc.steps, r.seed), None)
+                except ValueError as e:  # a bad run does not stop the others
+                    hit = (None, str(e))
+            memo[key] = hit
+            results.append(hit[0])
+            errors.append(hit[1])
+        self._memo, self._memo_surface = memo, s
         self._results, self._errors = results, errors
 
     # ---- the scenario ---------------------------------------------------------------------

@@ -20,7 +20,9 @@ from gui.views.drawing import (
     log_image,
     log_levels,
     nice_field_grid,
+    pixel_keep,
     set_curve,
+    trail_upto,
 )
 
 GRID_POINTS = 240  # background resolution along the longer side of the visible box
@@ -67,6 +69,26 @@ class ContourViewBox(pg.ViewBox):
         if ev.isFinish():
             self._drag_run = None
         self.startDragged.emit(run, p.x(), p.y(), ev.isFinish())
+
+
+class _StyleCache:
+    """Pens and brushes made once per colour: a scatter item re-renders its symbols for every
+    new pen or brush object, which would happen on every frame of playback."""
+
+    def __init__(self) -> None:
+        self._pens: dict[tuple[str, float], object] = {}
+        self._brushes: dict[str, object] = {}
+
+    def pen(self, color: str, width: float):
+        key = (color, width)
+        if key not in self._pens:
+            self._pens[key] = pg.mkPen(color, width=width)
+        return self._pens[key]
+
+    def brush(self, color: str):
+        if color not in self._brushes:
+            self._brushes[color] = pg.mkBrush(color)
+        return self._brushes[color]
 
 
 class _RunItems:
@@ -127,10 +149,14 @@ class ContourView(pg.PlotWidget):
             plot.addItem(item)
         # The background changes only with the surface or the view box: paint it once into a
         # pixmap, so playback frames only stroke the trajectories.
-        for item in (self.image, self.isolines, self.field, self.minima):
+        # (A PlotDataItem draws through its child curve: the cache goes on the child.)
+        for item in (self.image, self.isolines.curve, self.field.curve, self.minima):
             item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.legend = plot.addLegend(offset=(10, 10), labelTextSize="9pt")
         self._runs: list[_RunItems] = []
+        self._keep_cache: dict[int, tuple] = {}
+        self._style = _StyleCache()
+        self._starts_drawn: tuple | None = None
         self._looks: tuple = ()
         self._box: tuple[float, float, float, float] | None = None
         self._bg_timer = QTimer(self)
@@ -293,6 +319,18 @@ class ContourView(pg.PlotWidget):
                     self.legend.addItem(items.trail, run.title)
         self.redraw_runs()
 
+    def _kept(self, i: int, traj) -> tuple[np.ndarray, np.ndarray]:
+        """Per run, the trail points that fall in a new pixel (cached per result and zoom)."""
+        px = self.vb.viewPixelSize()
+        cell = 0.5 * min(px) if px else 0.0
+        hit = self._keep_cache.get(i)
+        if hit is not None and hit[0] is traj and hit[1] == cell:
+            return hit[2], hit[3]
+        keep = pixel_keep(traj.theta[:, 0], traj.theta[:, 1], cell)
+        keep_avg = pixel_keep(traj.avg[:, 0], traj.avg[:, 1], cell)
+        self._keep_cache[i] = (traj, cell, keep, keep_avg)
+        return keep, keep_avg
+
     def redraw_runs(self, *_args) -> None:
         """Every run up to the cursor: slices of the precomputed arrays, no new items."""
         doc, opt = self._doc, self._opt
@@ -312,9 +350,10 @@ class ContourView(pg.PlotWidget):
                 continue
             k = traj.at(t)
             th = traj.theta
-            items.trail.setData(th[: k + 1, 0], th[: k + 1, 1])
+            keep, keep_avg = self._kept(i, traj)
+            items.trail.setData(*trail_upto(th, keep, k))
             if opt["average"]:
-                items.avg.setData(traj.avg[: k + 1, 0], traj.avg[: k + 1, 1])
+                items.avg.setData(*trail_upto(traj.avg, keep_avg, k))
             else:
                 set_curve(items.avg)
             px, py = th[k]
@@ -336,16 +375,20 @@ class ContourView(pg.PlotWidget):
                 set_curve(items.grad)
             diverged = traj.diverged_at is not None and t >= len(traj) - 1
             mk_pos.append((px, py))
-            mk_brush.append(pg.mkBrush(run.color))
+            mk_brush.append(self._style.brush(run.color))
             mk_sym.append("x" if diverged else "o")
             mk_size.append(16 if diverged else (12 if i == doc.selected else 10))
             sx, sy = doc.start_of(i)
             st_pos.append((sx, sy))
-            st_pen.append(pg.mkPen(run.color, width=2.2))
+            st_pen.append(self._style.pen(run.color, 2.2))
             starts.append((i, sx, sy))
-        edge = pg.mkPen(self._theme.marker_edge, width=1.2)
+        edge = self._style.pen(self._theme.marker_edge, 1.2)
         self.markers.setData(pos=mk_pos, brush=mk_brush, symbol=mk_sym, size=mk_size, pen=edge)
-        self.starts.setData(pos=st_pos, pen=st_pen, brush=pg.mkBrush(0, 0, 0, 0), symbol="s", size=11)
+        look = (starts, tuple(id(p) for p in st_pen))
+        if look != self._starts_drawn:  # starts move when edited, not with the cursor
+            self.starts.setData(pos=st_pos, pen=st_pen, brush=self._style.brush("#00000000"),
+                                symbol="s", size=11)
+            self._starts_drawn = look
         self.vb.starts = starts
 
     def _on_option(self, name: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QTabWidget
+from PySide6.QtWidgets import QGraphicsItem, QTabWidget
 
 from gui.document import Document
 from gui.theme import LIGHT, Theme, style_plot
@@ -17,6 +17,17 @@ from gui.view_options import ViewOptions
 from gui.views.drawing import set_curve
 
 FLOOR = 1e-14  # log axes: values are clipped here, never log(0)
+
+
+_BRUSHES: dict[str, object] = {}
+
+
+def _brush(color: str):
+    """One QBrush per colour: the scatter item's symbol atlas then hits its cache every frame."""
+    b = _BRUSHES.get(color)
+    if b is None:
+        b = _BRUSHES[color] = pg.mkBrush(color)
+    return b
 
 
 class _SeriesPlot(pg.PlotWidget):
@@ -49,6 +60,8 @@ class _SeriesPlot(pg.PlotWidget):
             for store, z in ((self.curves, 10), (self.dashed, 9)):
                 c = pg.PlotDataItem(skipFiniteCheck=True)
                 c.setZValue(z)
+                # Whole curves change only with the results: playback blits them.
+                c.curve.setCacheMode(QGraphicsItem.DeviceCoordinateCache)  # the child draws
                 plot.addItem(c)
                 store.append(c)
         while len(self.curves) > n:
@@ -63,7 +76,7 @@ class _SeriesPlot(pg.PlotWidget):
             x, y, color = s
             k = max(0, min(t, len(x) - 1))
             pos.append((x[k], y[k]))
-            brushes.append(pg.mkBrush(color))
+            brushes.append(_brush(color))
         if self.log_y and pos:
             pos = [(px, np.log10(max(py, FLOOR))) for px, py in pos]
         self.markers.setData(pos=pos, brush=brushes)
@@ -83,6 +96,7 @@ class LossView(QTabWidget):
         self.cost_plot = _SeriesPlot("E(θ_t) − E*")
         self.grad_plot = _SeriesPlot("‖g_t‖")
         self.energy_plot = _SeriesPlot("energy")
+        self._drawn: dict[int, tuple] = {}  # curve index -> (inputs, cost series, ‖g‖ series)
         self.addTab(self.cost_plot, "Cost")
         self.addTab(self.grad_plot, "‖g‖")
         self.addTab(self.energy_plot, "Energy")
@@ -141,6 +155,8 @@ class LossView(QTabWidget):
         e_star = min((m.cost for m in s.minima), default=0.0) if s is not None else 0.0
         log = bool(self._opt["loss_log"])
         xlabel = "examples seen t × B" if self._opt["loss_examples"] else "step t"
+        if len(self.cost_plot.curves) != len(runs):
+            self._drawn.clear()  # curve items are created or removed: draw every run afresh
         for p in (self.cost_plot, self.grad_plot):
             p.setLabel("bottom", xlabel)
             p.ensure(len(runs))
@@ -151,10 +167,19 @@ class LossView(QTabWidget):
             pen = pg.mkPen(run.color, width=width)
             dash = pg.mkPen(run.color, width=1.3, style=Qt.DashLine)
             if traj is None or not run.visible:
+                self._drawn.pop(i, None)
                 for p in (self.cost_plot, self.grad_plot):
                     set_curve(p.curves[i])
                     set_curve(p.dashed[i])
                     p.series.append(None)
+                continue
+            # Curves whose inputs did not change keep their data (and their cached pixels):
+            # dragging one run's slider redraws one curve, not all of them.
+            key = (traj, run.color, width, log, bool(self._opt["loss_examples"]),
+                   bool(self._opt["average"]), e_star)
+            if self._drawn.get(i, (None,))[0] == key:
+                self.cost_plot.series.append(self._drawn[i][1])
+                self.grad_plot.series.append(self._drawn[i][2])
                 continue
             x = self._x_of(traj)
             cost = traj.cost - e_star
@@ -169,8 +194,10 @@ class LossView(QTabWidget):
                 self.cost_plot.dashed[i].setData(x, np.maximum(avg, FLOOR) if log else avg, pen=dash)
             else:
                 set_curve(self.cost_plot.dashed[i])
-            self.cost_plot.series.append((x, cost, run.color))
-            self.grad_plot.series.append((x, gn, run.color))
+            series = ((x, cost, run.color), (x, gn, run.color))
+            self._drawn[i] = (key, *series)
+            self.cost_plot.series.append(series[0])
+            self.grad_plot.series.append(series[1])
         self._redraw_energy()
         self.move_cursor(doc.cursor)
 

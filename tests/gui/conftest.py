@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
@@ -30,6 +32,32 @@ def window(qtbot, settings) -> MainWindow:
     return w
 
 
+def drawn_rows(w: MainWindow, i: int) -> np.ndarray:
+    """The trajectory rows that run i's drawn trail passes through, in order.
+
+    The view drops points that stay in the same pixel, so the drawn trail is a subsequence
+    of θ_0 … θ_k that starts at θ_0 and ends exactly at θ_k; this recovers its rows.
+    """
+    item = w.contour._runs[i].trail
+    traj = w.document.results[i]
+    if item.xData is None or len(item.xData) == 0:
+        return np.zeros(0, int)
+    rows, r = [], 0
+    for x, y in zip(item.xData, item.yData):
+        while r < len(traj) and not (traj.theta[r, 0] == x and traj.theta[r, 1] == y):
+            r += 1
+        assert r < len(traj), "a drawn point that is not on the trajectory"
+        rows.append(r)
+        r += 1
+    return np.array(rows)
+
+
 def trail_lengths(w: MainWindow) -> list[int]:
-    """Number of points drawn in each run's trajectory on the contour view."""
-    return [0 if it.xData is None else len(it.xData) for it in (r.trail for r in w.contour._runs)]
+    """For each run, 1 + the last trajectory row its drawn trail reaches (0 if none)."""
+    out = []
+    for i in range(len(w.contour._runs)):
+        rows = drawn_rows(w, i)
+        if rows.size:
+            assert rows[0] == 0, "the trail must start at θ_0"
+        out.append(int(rows[-1]) + 1 if rows.size else 0)
+    return out

@@ -10,7 +10,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QMessageBox
 
 from sim.scenario import load_scenario, to_dict
-from tests.gui.conftest import trail_lengths
+from tests.gui.conftest import drawn_rows, trail_lengths
 
 
 def test_opens_with_default_scenario(window):
@@ -21,7 +21,9 @@ def test_opens_with_default_scenario(window):
     lens = trail_lengths(window)
     assert lens == [101, 101, 101]
     traj = doc.results[0]
-    np.testing.assert_allclose(window.contour._runs[0].trail.xData, traj.theta[:101, 0])
+    rows = drawn_rows(window, 0)
+    assert rows[0] == 0 and rows[-1] == 100 and np.all(np.diff(rows) > 0)
+    np.testing.assert_array_equal(window.contour._runs[0].trail.xData, traj.theta[rows, 0])
     assert window.contour.image.image is not None
     assert len(window.contour.isolines.xData) > 100
     assert len(window.loss.cost_plot.curves[0].xData) == len(traj)
