@@ -200,8 +200,7 @@ class FrameRenderer:
         QApplication.sendPostedEvents()
         # The box was set before the final layout: draw the background for what is visible now,
         # once; playback only moves the cursor from here on.
-        self.figure.contour.update_background()
-        self.figure.contour._bg_timer.stop()
+        self.figure.contour.update_background()  # (stops the view's pending background timer)
         # The surface image and level sets do not move while the cursor does: let Qt keep them
         # as a pixmap instead of redrawing thousands of segments per frame (same pixels).
         for item in (self.figure.contour.image, self.figure.contour.isolines):
