@@ -177,3 +177,18 @@ def test_preset_by_short_name(presets):
     assert export_cli.find_preset("saddle").name == "07_saddle.json"  # without the lesson number
     with pytest.raises(ValueError, match="choose one of: 07_saddle, ravine"):
         export_cli.find_preset("nope")
+
+
+def test_without_h264_mp4_says_so_and_gif_still_works(tmp_path, monkeypatch):
+    import gui.export as ex
+
+    why = "MP4 encoding is unavailable: this ffmpeg has no libx264 H.264 encoder; GIF still works"
+    monkeypatch.setattr(export_cli, "mp4_problem", lambda: why)
+    monkeypatch.setattr(ex, "mp4_problem", lambda: why)
+    with pytest.raises(ValueError, match="MP4 encoding is unavailable"):
+        export_cli.run_export(parse("export", "-o", str(tmp_path / "a.mp4"), "--frames", "2"))
+    with pytest.raises(ValueError, match="MP4 encoding is unavailable"):  # the library path says it too
+        ex.Mp4Writer(tmp_path / "b.mp4", ex.ExportSettings(), 2, (320, 240))
+    assert export_cli.run_export(parse("export", "-o", str(tmp_path / "a.gif"), "--frames", "2",
+                                       "--size", "320x240", "-q")) == 0
+    assert sorted(os.listdir(tmp_path)) == ["a.gif"]
