@@ -3,7 +3,8 @@
     python main.py                       open the window with the default scenario
     python main.py scenario.json         open the window with a scenario
     python main.py run ...               simulate headless (see `python main.py run -h`)
-    python main.py surfaces | optimizers list what exists
+    python main.py export ... -o out.mp4 render the animation offscreen (GIF, MP4, PNG frames)
+    python main.py presets | surfaces | optimizers   list what exists
 
 The command-line path never imports Qt: only the window does.
 """
@@ -102,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="distance to a known minimum that counts as reached (default 1e-3)")
     sub.add_parser("surfaces", help="list the surfaces with their parameters")
     sub.add_parser("optimizers", help="list the update rules, hyperparameters and schedules")
+    # The export command's flags live with its implementation (no Qt is imported here).
+    from gui.export_cli import add_export_parser, add_presets_parser
+
+    add_export_parser(sub)
+    add_presets_parser(sub)
     return p
 
 
@@ -292,7 +298,7 @@ def launch_gui(scenario_path: str | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"run", "surfaces", "optimizers"}
+    commands = {"run", "surfaces", "optimizers", "export", "presets"}
     try:
         if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
             if len(argv) > 1:
@@ -305,7 +311,15 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_surfaces()
         if args.command == "optimizers":
             return cmd_optimizers()
-        raise UsageError("give a command: run, surfaces, optimizers (or none to open the window)")
+        if args.command in ("export", "presets"):
+            from gui import export_cli
+
+            try:
+                return export_cli.run_export(args) if args.command == "export" else export_cli.list_presets()
+            except ValueError as e:
+                raise UsageError(str(e)) from None
+        raise UsageError("give a command: run, export, presets, surfaces, optimizers "
+                         "(or none to open the window)")
     except UsageError as e:
         print(f"ravine: error: {e}", file=sys.stderr)
         return EXIT_USAGE
