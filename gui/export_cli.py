@@ -212,10 +212,13 @@ def list_presets() -> int:
         print(f"no presets in {PRESET_DIR}")
         return 0
     width = max(len(n) for n in names)
-    for name, path in names.items():
-        try:
-            title = load_scenario(path).title or "(untitled)"
-        except ScenarioError as e:
-            title = f"(cannot be read: {e})"
-        print(f"{name.ljust(width)}  {title}")
+    try:
+        for name, path in names.items():
+            try:
+                title = load_scenario(path).title or "(untitled)"
+            except ScenarioError as e:
+                title = f"(cannot be read: {e})"
+            print(f"{name.ljust(width)}  {title}", flush=True)
+    except BrokenPipeError:  # `presets | head`: the reader has all it wanted
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit
     return 0
