@@ -153,6 +153,9 @@ class MainWindow(QMainWindow):
         self._action(f, "Save &screenshot…", self.screenshot_dialog)
         f.addSeparator()
         self._action(f, "&Quit", self.close, QKeySequence.Quit)
+        from gui.export_dialog import install_export_actions  # Export animation/image/data
+
+        self.export_actions = install_export_actions(self, f)
         self._rebuild_recent()
 
         pm = mb.addMenu("&Presets")

@@ -144,6 +144,8 @@ class ContourView(pg.PlotWidget):
         self.probe_arrow.setZValue(40)
         self.probe_text = pg.TextItem(anchor=(0, 1))
         self.probe_text.setZValue(41)
+        self.probe_arrow.setVisible(False)  # until the pointer is over the view
+        self.probe_text.setVisible(False)
         for item in (self.image, self.isolines, self.field, self.minima, self.starts, self.markers,
                      self.probe_arrow, self.probe_text):
             plot.addItem(item)

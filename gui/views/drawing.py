@@ -33,13 +33,14 @@ def isoline_segments(z: np.ndarray, xs: np.ndarray, ys: np.ndarray,
         a, b, c, d = v00[cells], v10[cells], v01[cells], v11[cells]
         cx0, cx1, cy0, cy1 = x0[cells], x1[cells], y0[cells], y1[cells]
         with np.errstate(divide="ignore", invalid="ignore"):
-            # Crossing points on the four edges: bottom, right, top, left.
+            # Crossing points on the four edges: bottom, right, top, left (edges without a
+            # crossing give inf or NaN here; `hit` below leaves them out).
             tb = (lev - a) / (b - a)
             tr = (lev - b) / (d - b)
             tt = (lev - c) / (d - c)
             tl = (lev - a) / (c - a)
-        px = np.stack([cx0 + tb * (cx1 - cx0), cx1 + 0 * tr, cx0 + tt * (cx1 - cx0), cx0 + 0 * tl], 1)
-        py = np.stack([cy0 + 0 * tb, cy0 + tr * (cy1 - cy0), cy1 + 0 * tt, cy0 + tl * (cy1 - cy0)], 1)
+            px = np.stack([cx0 + tb * (cx1 - cx0), cx1 + 0 * tr, cx0 + tt * (cx1 - cx0), cx0 + 0 * tl], 1)
+            py = np.stack([cy0 + 0 * tb, cy0 + tr * (cy1 - cy0), cy1 + 0 * tt, cy0 + tl * (cy1 - cy0)], 1)
         sa, sb, sc, sd = a >= lev, b >= lev, c >= lev, d >= lev
         hit = np.stack([sa != sb, sb != sd, sc != sd, sa != sc], 1)
         n = hit.sum(1)

@@ -42,6 +42,7 @@ class _SeriesPlot(pg.PlotWidget):
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)
         plot.setLabel("left", ylabel)
+        plot.getAxis("left").enableAutoSIPrefix(False)  # no "(x1e+15)" on log axes
         plot.setLabel("bottom", "step t")
         self.cursor_line = pg.InfiniteLine(angle=90, movable=False)
         self.cursor_line.setZValue(50)
