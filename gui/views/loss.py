@@ -46,10 +46,10 @@ class _SeriesPlot(pg.PlotWidget):
         plot.setLabel("bottom", "step t")
         self.cursor_line = pg.InfiniteLine(angle=90, movable=False)
         self.cursor_line.setZValue(50)
-        plot.addItem(self.cursor_line)
+        plot.addItem(self.cursor_line, ignoreBounds=True)  # moving it must not re-fit the axes
         self.markers = pg.ScatterPlotItem(pxMode=True, size=7)
         self.markers.setZValue(60)
-        plot.addItem(self.markers)
+        plot.addItem(self.markers, ignoreBounds=True)
         self.curves: list[pg.PlotDataItem] = []
         self.dashed: list[pg.PlotDataItem] = []
         self.series: list[tuple[np.ndarray, np.ndarray, str] | None] = []
