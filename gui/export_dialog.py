@@ -436,34 +436,32 @@ def export_data(window, path: str) -> None:
     write_trajectories(path, sc, [t for _r, t in pairs])
 
 
-def _image_dialog(window) -> None:
-    path, filt = QFileDialog.getSaveFileName(window, "Export image", str(Path(_last_dir(window)) / f"{_stem(window)}.png"),
-                                             "PNG image (*.png);;SVG drawing (*.svg)")
+def _save_dialog(window, what: str, filters: dict[str, str], export) -> None:
+    """Ask for a path (the extension follows the chosen filter), export, report."""
+    first = next(iter(filters.values()))
+    path, filt = QFileDialog.getSaveFileName(window, f"Export {what}",
+                                             str(Path(_last_dir(window)) / f"{_stem(window)}{first}"),
+                                             ";;".join(filters))
     if not path:
         return
-    if Path(path).suffix.lower() not in (".png", ".svg"):
-        path += ".svg" if "svg" in filt.lower() else ".png"
+    if Path(path).suffix.lower() not in filters.values():
+        path += filters.get(filt, first)
     try:
-        export_image(window, path)
+        export(window, path)
     except (ValueError, OSError) as e:
-        QMessageBox.critical(window, "Cannot export image", str(e))
+        QMessageBox.critical(window, f"Cannot export {what}", str(e))
         return
     window.statusBar().showMessage(f"exported {path}", 6000)
+
+
+def _image_dialog(window) -> None:
+    _save_dialog(window, "image", {"PNG image (*.png)": ".png", "SVG drawing (*.svg)": ".svg"},
+                 export_image)
 
 
 def _data_dialog(window) -> None:
-    path, filt = QFileDialog.getSaveFileName(window, "Export data", str(Path(_last_dir(window)) / f"{_stem(window)}.csv"),
-                                             "CSV table (*.csv);;NumPy archive (*.npz);;JSON (*.json)")
-    if not path:
-        return
-    if Path(path).suffix.lower() not in (".csv", ".npz", ".json"):
-        path += ".npz" if "npz" in filt else ".json" if "json" in filt.lower() else ".csv"
-    try:
-        export_data(window, path)
-    except (ValueError, OSError) as e:
-        QMessageBox.critical(window, "Cannot export data", str(e))
-        return
-    window.statusBar().showMessage(f"exported {path}", 6000)
+    _save_dialog(window, "data", {"CSV table (*.csv)": ".csv", "NumPy archive (*.npz)": ".npz",
+                                  "JSON (*.json)": ".json"}, export_data)
 
 
 def open_animation_dialog(window) -> ExportAnimationDialog:

@@ -142,20 +142,21 @@ class OptimizerConfig:
             raise ValueError(f"unknown optimizer setting {unknown[0]!r} (known: {', '.join(sorted(names))})")
         return cls(**d).validated()  # type: ignore[arg-type]
 
-    def label(self) -> str:
-        """Short human label: the rule and the hyperparameters it uses."""
-        parts = [self.rule]
-        for k in self.info.uses:
-            if k == "eps":
-                continue
-            parts.append(f"{_SHORT.get(k, k)}={getattr(self, k):g}")
+    def hyper_parts(self, fmt: str = "g") -> list[str]:
+        """The hyperparameters that matter for this rule, in the lecture's symbols."""
+        parts = [f"{_SHORT.get(k, k)}={format(getattr(self, k), fmt)}" for k in self.info.uses
+                 if k != "eps"]
         if self.batch_size:
             parts.append(f"B={self.batch_size}")
         if self.noise:
-            parts.append(f"σ={self.noise:g}")
+            parts.append(f"σ={format(self.noise, fmt)}")
         if self.schedule != "constant":
-            parts.append(f"{self.schedule}@{self.decay_start}")
-        return " ".join(parts)
+            parts.append(f"{self.schedule} t₀={self.decay_start}")
+        return parts
+
+    def label(self) -> str:
+        """Short human label: the rule and the hyperparameters it uses."""
+        return " ".join([self.rule, *self.hyper_parts()])
 
 
 _SHORT = {"lr": "α", "momentum": "μ", "beta1": "β₁", "beta2": "β₂", "rho": "ρ", "damping": "λ"}

@@ -31,15 +31,7 @@ def _swatch(color: str) -> QIcon:
 
 def hyper_text(cfg) -> str:
     """The key hyperparameters of a config, in the lecture's symbols."""
-    sym = {"lr": "α", "momentum": "μ", "beta1": "β₁", "beta2": "β₂", "rho": "ρ", "damping": "λ"}
-    parts = [f"{sym[k]}={getattr(cfg, k):.3g}" for k in cfg.info.uses if k in sym]
-    if cfg.batch_size:
-        parts.append(f"B={cfg.batch_size}")
-    if cfg.noise:
-        parts.append(f"σ={cfg.noise:.3g}")
-    if cfg.schedule != "constant":
-        parts.append(f"{cfg.schedule} t₀={cfg.decay_start}")
-    return "  ".join(parts)
+    return "  ".join(cfg.hyper_parts(".3g"))
 
 
 class RunsPanel(QWidget):
