@@ -101,7 +101,9 @@ class _RunItems:
         self.grad = pg.PlotDataItem(connect="pairs", skipFiniteCheck=True)
         for z, item in ((20, self.trail), (19, self.avg), (22, self.vel), (22, self.grad)):
             item.setZValue(z)
-            plot.addItem(item)
+            # The view's range is set explicitly: a growing trail must not make the view box
+            # recompute the bounds of its children on every frame.
+            plot.addItem(item, ignoreBounds=True)
 
     def remove(self, plot: pg.PlotItem) -> None:
         for item in (self.trail, self.avg, self.vel, self.grad):
@@ -148,7 +150,7 @@ class ContourView(pg.PlotWidget):
         self.probe_text.setVisible(False)
         for item in (self.image, self.isolines, self.field, self.minima, self.starts, self.markers,
                      self.probe_arrow, self.probe_text):
-            plot.addItem(item)
+            plot.addItem(item, ignoreBounds=item is not self.image)
         # The background changes only with the surface or the view box: paint it once into a
         # pixmap, so playback frames only stroke the trajectories.
         # (A PlotDataItem draws through its child curve: the cache goes on the child.)
