@@ -164,15 +164,8 @@ class ExportFigure(QWidget):
 
     def widen_trails(self) -> None:
         """Trails (and their legend samples) a little wider than on screen: a figure is seen
-        from the back of a room. Only the pens change; the items and data stay the view's."""
-        import pyqtgraph as pg
-
-        width = max(1.7, 2.6 * self._unit)
-        for run, items in zip(self._document.scenario.runs, getattr(self.contour, "_runs", [])):
-            trail = getattr(items, "trail", None)
-            if trail is not None:
-                trail.setPen(pg.mkPen(run.color, width=width))
-        self.contour.legend.update()
+        from the back of a room."""
+        self.contour.set_trail_width(max(1.7, 2.6 * self._unit))
 
     def show_step(self, t: int) -> None:
         self.counter.setText(f"step {t:>{len(str(self._steps))}d} / {self._steps}")

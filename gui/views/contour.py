@@ -160,6 +160,7 @@ class ContourView(pg.PlotWidget):
         self._runs: list[_RunItems] = []
         self._keep_cache: dict[int, tuple] = {}
         self._style = _StyleCache()
+        self._trail_width: float | None = None  # None: 1 px, 2 px for the selected run
         self._starts_drawn: tuple | None = None
         self._looks: tuple = ()
         self._box: tuple[float, float, float, float] | None = None
@@ -289,6 +290,12 @@ class ContourView(pg.PlotWidget):
         self.minima.addPoints(spots)
 
     # ---- runs ------------------------------------------------------------------------------
+    def set_trail_width(self, width: float | None) -> None:
+        """Draw every trail `width` pixels wide (a figure for slides); None: the screen's look."""
+        self._trail_width = width
+        self._looks = ()
+        self._on_scenario()
+
     def _on_scenario(self) -> None:
         """Colours, widths, labels and visibility of the runs; then redraw."""
         plot = self.getPlotItem()
@@ -312,7 +319,7 @@ class ContourView(pg.PlotWidget):
             for i, (run, items) in enumerate(zip(runs, self._runs)):
                 selected = i == self._doc.selected
                 # Width-1 pens take Qt's fast cosmetic stroker: six 5,000-point trails at 60 fps.
-                width = 2.0 if selected else 1.0
+                width = self._trail_width or (2.0 if selected else 1.0)
                 items.trail.setPen(pg.mkPen(run.color, width=width))
                 items.avg.setPen(pg.mkPen(run.color, width=1.0, style=Qt.DashLine))
                 items.vel.setPen(pg.mkPen(run.color, width=2.0))
