@@ -330,10 +330,8 @@ class ContourView(pg.PlotWidget):
                     self.legend.addItem(items.trail, run.title)
         self.redraw_runs()
 
-    def _kept(self, i: int, traj) -> tuple[np.ndarray, np.ndarray]:
-        """Per run, the trail points that fall in a new pixel (cached per result and zoom)."""
-        px = self.vb.viewPixelSize()
-        cell = 0.5 * min(px) if px else 0.0
+    def _kept(self, i: int, traj, cell: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per run, the trail points that fall in a new `cell` (cached per result and zoom)."""
         hit = self._keep_cache.get(i)
         if hit is not None and hit[0] is traj and hit[1] == cell:
             return hit[2], hit[3]
@@ -352,6 +350,8 @@ class ContourView(pg.PlotWidget):
         starts = []
         (x0, x1), (y0, y1) = self.vb.viewRange()
         arrow_len = 0.09 * max(x1 - x0, y1 - y0)
+        px = self.vb.viewPixelSize()
+        cell = 0.5 * min(px) if px else 0.0  # half a pixel, in data units
         for i, items in enumerate(self._runs):
             run = runs[i] if i < len(runs) else None
             traj = results[i] if i < len(results) else None
@@ -361,7 +361,7 @@ class ContourView(pg.PlotWidget):
                 continue
             k = traj.at(t)
             th = traj.theta
-            keep, keep_avg = self._kept(i, traj)
+            keep, keep_avg = self._kept(i, traj, cell)
             items.trail.setData(*trail_upto(th, keep, k))
             if opt["average"]:
                 items.avg.setData(*trail_upto(traj.avg, keep_avg, k))
