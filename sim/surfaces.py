@@ -117,6 +117,11 @@ class Surface:
         return int(self.X.shape[0]) if self.is_dataset else 1
 
     @property
+    def lowest_cost(self) -> float | None:
+        """E*, the lowest known cost (None when no minimum is known)."""
+        return min((m.cost for m in self.minima), default=None)
+
+    @property
     def global_minima(self) -> tuple[CriticalPoint, ...]:
         return tuple(m for m in self.minima if m.kind == "global")
 

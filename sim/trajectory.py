@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,8 +41,9 @@ class Trajectory:
     def steps(self) -> np.ndarray:
         return np.arange(len(self))
 
-    @property
+    @functools.cached_property
     def grad_norm(self) -> np.ndarray:
+        """‖g_t‖ (computed once: views read it on every redraw)."""
         return np.hypot(self.grad[:, 0], self.grad[:, 1])
 
     @property

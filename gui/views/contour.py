@@ -242,7 +242,7 @@ class ContourView(pg.PlotWidget):
         xs = np.linspace(x0, x1, nx)
         ys = np.linspace(y0, y1, ny)
         z = s.grid(xs, ys)
-        known = min((m.cost for m in s.minima), default=None)
+        known = s.lowest_cost
         levels, base, floor = log_levels(z, known, count=18)
         img = log_image(z, base, floor)
         self.image.setImage(img, autoLevels=False)

@@ -153,7 +153,7 @@ class LossView(QTabWidget):
         doc = self._doc
         runs, results = doc.scenario.runs, doc.results
         s = doc.surface
-        e_star = min((m.cost for m in s.minima), default=0.0) if s is not None else 0.0
+        e_star = (s.lowest_cost or 0.0) if s is not None else 0.0
         log = bool(self._opt["loss_log"])
         xlabel = "examples seen t × B" if self._opt["loss_examples"] else "step t"
         if len(self.cost_plot.curves) != len(runs):
@@ -215,7 +215,7 @@ class LossView(QTabWidget):
                 set_curve(c)
             p.setTitle("")
             return
-        e_star = min((m.cost for m in s.minima), default=0.0)
+        e_star = s.lowest_cost or 0.0
         x = traj.steps.astype(float)
         pot = traj.cost - e_star
         kin = traj.kinetic
