@@ -98,6 +98,7 @@ class LossView(QTabWidget):
         self.grad_plot = _SeriesPlot("‖g_t‖")
         self.energy_plot = _SeriesPlot("energy")
         self._drawn: dict[int, tuple] = {}  # curve index -> (inputs, cost series, ‖g‖ series)
+        self._energy_drawn: tuple | None = None  # (inputs, series) of the energy plot
         self.addTab(self.cost_plot, "Cost")
         self.addTab(self.grad_plot, "‖g‖")
         self.addTab(self.energy_plot, "Energy")
@@ -211,16 +212,21 @@ class LossView(QTabWidget):
         s = doc.surface
         p.setLabel("bottom", "step t")
         if traj is None or run is None or s is None:
+            self._energy_drawn = None
             for c in p.curves + p.dashed:
                 set_curve(c)
             p.setTitle("")
             return
         e_star = s.lowest_cost or 0.0
+        fg = self._theme.foreground
+        key = (traj, run.color, run.title, e_star, fg)
+        if self._energy_drawn is not None and self._energy_drawn[0] == key:
+            p.series = self._energy_drawn[1]  # the selected run did not change
+            return
         x = traj.steps.astype(float)
         pot = traj.cost - e_star
         kin = traj.kinetic
         tot = pot + kin
-        fg = self._theme.foreground
         looks = ((pot, pg.mkPen(run.color, width=1.0)),
                  (kin, pg.mkPen("#d62728", width=1.0, style=Qt.DashLine)),
                  (tot, pg.mkPen(fg, width=1.5)))
@@ -228,6 +234,7 @@ class LossView(QTabWidget):
             c.setData(x, y, pen=pen)
         p.series = [(x, tot, fg), (x, pot, run.color)]
         p.setTitle(f"<span style='font-size:9pt'>{run.title}</span>")
+        self._energy_drawn = (key, p.series)
 
     def move_cursor(self, t: int) -> None:
         """The cursor line and the current point of each run: nothing else is redrawn."""
