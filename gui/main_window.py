@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QMainWindow,
     QMessageBox,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -61,11 +62,16 @@ class MainWindow(QMainWindow):
         self.surface_panel = SurfacePanel(self.document)
         self.runs_panel = RunsPanel(self.document)
         self.playback_bar = PlaybackBar(self.document, self.playback)
+        # The middle of the window: one tab per view of the scenario (trajectories first;
+        # the comparison grid, sweeps and basin maps add theirs), above the playback bar.
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.contour, "Trajectories")
         central = QWidget()
         cl = QVBoxLayout(central)
         cl.setContentsMargins(0, 0, 0, 0)
         cl.setSpacing(0)
-        cl.addWidget(self.contour, 1)
+        cl.addWidget(self.tabs, 1)
         cl.addWidget(self.playback_bar)
         self.setCentralWidget(central)
         self.setCorner(Qt.BottomRightCorner, Qt.RightDockWidgetArea)
@@ -91,6 +97,13 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self._update_title()
         self.playback.set_speed(self._default_speed())
+
+    def add_view_tab(self, widget: QWidget, title: str, tip: str = "") -> int:
+        """Add a view as a tab of the window's middle area; returns its index."""
+        i = self.tabs.addTab(widget, title)
+        if tip:
+            self.tabs.setTabToolTip(i, tip)
+        return i
 
     # ---- start-up ------------------------------------------------------------------------
     def start(self) -> None:

@@ -8,6 +8,7 @@ Schema (version 1)::
 
     {"version": 1, "title": "...", "description": "...",
      "surface": {"name": "rosenbrock", "params": {"b": 100}},
+                # or {"name": "custom", "expr": "(1-x)^2 + 100*(y-x^2)^2", "box": [-2, 2, -1, 3]}
      "steps": 500, "seed": 0, "box": [x0, x1, y0, y1],          # box optional
      "runs": [{"label": "adam", "optimizer": {"rule": "adam", "lr": 0.01},
                "start": [-1.5, 2], "seed": 0, "color": "#1f77b4", "visible": true}]}
@@ -23,6 +24,7 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from sim.expression import CUSTOM_NAME, DEFAULT_BOX, check_box, compile_expression, custom_surface
 from sim.optimizers import OptimizerConfig
 from sim.simulate import MAX_SEED, MAX_STEPS, simulate
 from sim.surfaces import Surface, check_params, make_surface
@@ -68,8 +70,14 @@ class Scenario:
     title: str = ""
     description: str = ""
     box: tuple[float, float, float, float] | None = None
+    expr: str | None = None  # the expression of a "custom" surface
+    expr_box: tuple[float, float, float, float] | None = None  # its box (None: DEFAULT_BOX)
 
     def make_surface(self) -> Surface:
+        if self.surface == CUSTOM_NAME:
+            if self.expr is None:
+                raise ScenarioError("surface: a custom surface needs an expression")
+            return custom_surface(self.expr, self.expr_box or DEFAULT_BOX)
         return make_surface(self.surface, **self.params)
 
     def start_of(self, run: Run, surface: Surface | None = None) -> tuple[float, float]:
@@ -114,9 +122,13 @@ def simulate_scenario(sc: Scenario, surface: Surface | None = None) -> list[Traj
 
 def to_dict(sc: Scenario) -> dict:
     """The scenario as plain JSON data."""
+    surf: dict = {"name": sc.surface, "params": dict(sc.params)}
+    if sc.surface == CUSTOM_NAME:
+        surf = {"name": sc.surface, "expr": sc.expr}
+        if sc.expr_box is not None:
+            surf["box"] = list(sc.expr_box)
     d: dict = {"version": VERSION, "title": sc.title, "description": sc.description,
-               "surface": {"name": sc.surface, "params": dict(sc.params)},
-               "steps": sc.steps, "seed": sc.seed, "runs": []}
+               "surface": surf, "steps": sc.steps, "seed": sc.seed, "runs": []}
     if sc.box is not None:
         d["box"] = list(sc.box)
     for r in sc.runs:
@@ -151,6 +163,32 @@ def _pair(v, where: str) -> tuple[float, float]:
     return (_num(v[0], f"{where}[0]"), _num(v[1], f"{where}[1]"))
 
 
+def _box(v, where: str) -> tuple[float, float, float, float]:
+    if not isinstance(v, (list, tuple)) or len(v) != 4:
+        raise ScenarioError(f"{where}: expected [x0, x1, y0, y1]")
+    box = tuple(_num(b, f"{where}[{i}]") for i, b in enumerate(v))
+    try:
+        return check_box(box)
+    except ValueError:
+        raise ScenarioError(f"{where}: needs x0 < x1 and y0 < y1, and a finite size") from None
+
+
+def _custom(surf: dict) -> tuple[str, tuple[float, float, float, float] | None]:
+    """The expression and box of a custom surface, validated by the expression parser."""
+    _only(surf, {"name", "expr", "box", "params"}, "surface")
+    if surf.get("params"):
+        raise ScenarioError("surface.params: a custom surface has no parameters")
+    expr = surf.get("expr")
+    if not isinstance(expr, str):
+        raise ScenarioError('surface.expr: expected the expression as text, e.g. "x^2 + 10*y^2"')
+    try:
+        compile_expression(expr)
+    except ValueError as e:
+        raise ScenarioError(f"surface.expr: {e}") from None
+    box = surf.get("box")
+    return expr, None if box is None else _box(box, "surface.box")
+
+
 def _only(d: dict, allowed: set[str], where: str) -> None:
     for k in d:
         if k not in allowed:
@@ -170,28 +208,29 @@ def from_dict(d: object) -> Scenario:
         surf = {"name": surf}
     if not isinstance(surf, dict) or not isinstance(surf.get("name"), str):
         raise ScenarioError("surface: expected {\"name\": ..., \"params\": {...}}")
-    _only(surf, {"name", "params"}, "surface")
-    params = surf.get("params", {}) or {}
-    if not isinstance(params, dict):
-        raise ScenarioError("surface.params: expected an object")
-    for k, v in params.items():
-        if not isinstance(v, (int, float)):  # bool is an int: true/false for switches
-            raise ScenarioError(f"surface.params.{k}: expected a number, got {json.dumps(v)[:40]}")
-    try:
-        params = check_params(surf["name"], params)
-    except ValueError as e:
-        raise ScenarioError(f"surface: {e}") from None
+    expr = expr_box = None
+    if surf["name"] == CUSTOM_NAME:
+        expr, expr_box = _custom(surf)
+        params = {}
+    else:
+        _only(surf, {"name", "params"}, "surface")
+        params = surf.get("params", {}) or {}
+        if not isinstance(params, dict):
+            raise ScenarioError("surface.params: expected an object")
+        for k, v in params.items():
+            if not isinstance(v, (int, float)):  # bool is an int: true/false for switches
+                raise ScenarioError(f"surface.params.{k}: expected a number, got {json.dumps(v)[:40]}")
+        try:
+            params = check_params(surf["name"], params)
+        except ValueError as e:
+            raise ScenarioError(f"surface: {e}") from None
     steps = _num(d.get("steps", 500), "steps", integer=True)
     if not (1 <= steps <= MAX_STEPS):
         raise ScenarioError(f"steps: must be in [1, {MAX_STEPS}], got {steps}")
     seed = _seed(d.get("seed", 0), "seed")
     box = d.get("box")
     if box is not None:
-        if not isinstance(box, (list, tuple)) or len(box) != 4:
-            raise ScenarioError("box: expected [x0, x1, y0, y1]")
-        box = tuple(_num(v, f"box[{i}]") for i, v in enumerate(box))
-        if not (box[0] < box[1] and box[2] < box[3]):
-            raise ScenarioError("box: needs x0 < x1 and y0 < y1")
+        box = _box(box, "box")
     runs_d = d.get("runs", [])
     if not isinstance(runs_d, list):
         raise ScenarioError("runs: expected a list")
@@ -235,7 +274,8 @@ def from_dict(d: object) -> Scenario:
     desc = d.get("description", "")
     if not isinstance(title, str) or not isinstance(desc, str):
         raise ScenarioError("title and description must be text")
-    return Scenario(surf["name"], params, tuple(runs), int(steps), int(seed), title, desc, box)
+    return Scenario(surf["name"], params, tuple(runs), int(steps), int(seed), title, desc, box,
+                    expr, expr_box)
 
 
 def loads(text: str) -> Scenario:

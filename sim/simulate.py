@@ -7,7 +7,10 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+import math
+import warnings
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -44,7 +47,7 @@ def _check_start(start) -> tuple[float, float]:
     return x, y
 
 
-def _settings(surface: Surface, cfg: OptimizerConfig, track_best: bool):
+def _settings(surface: Surface, cfg: OptimizerConfig, track_best: bool, settle_tol: float = 0.0):
     """The kernel's integer and shared settings for one config."""
     ip = np.zeros(K.NIP, np.int64)
     ip[K.I_RULE] = RULES[cfg.rule].code
@@ -57,6 +60,7 @@ def _settings(surface: Surface, cfg: OptimizerConfig, track_best: bool):
     sh[K.S_AVG_TAU] = cfg.avg_tau
     sh[K.S_BOUND] = surface.bound
     sh[K.S_CX], sh[K.S_CY] = surface.centre
+    sh[K.S_TOL2] = settle_tol * settle_tol
     return ip, sh
 
 
@@ -88,7 +92,7 @@ def simulate(surface: Surface, config: OptimizerConfig, start=None, steps: int =
     rec_x = np.empty((n, 1))
     rec_y = np.empty((n, 1))
     gx, gy, lr, ax, ay, vx, vy = (np.zeros(n) for _ in range(7))
-    out = np.empty((7, 1))
+    out = np.empty((K.NOUT, 1))
     out_div = np.empty(1, np.int64)
     # A single run calls the block loop directly: no thread pool to wake.
     nrec = K.run_block(surface.code, surface.kparams, surface.X, surface.T, ip, sh,
@@ -137,12 +141,15 @@ def _shared_key(c: OptimizerConfig) -> tuple:
 
 def simulate_batch(surface: Surface, configs: OptimizerConfig | Sequence[OptimizerConfig],
                    starts, steps: int, seeds=None, every: int | None = None,
-                   dtype=np.float64, track_best: bool = False) -> BatchResult:
+                   dtype=np.float64, track_best: bool = False,
+                   settle_tol: float | None = None) -> BatchResult:
     """Run P particles in parallel numba blocks.
 
     `configs` is one config for all particles or one per particle; `starts` is (P, 2) or a
     single (x, y); `seeds` one per particle (default 0..P-1). With `every=k` θ and E are
     kept for every k-th step (in `dtype`), otherwise only the start and the end.
+    With `settle_tol` > 0, `settled_at` holds the step from which on no update moved a
+    particle farther than `settle_tol` (tracking it costs about a third more).
     """
     steps = _check_steps(steps)
     starts = np.asarray(starts, float)
@@ -162,31 +169,41 @@ def simulate_batch(surface: Surface, configs: OptimizerConfig | Sequence[Optimiz
     else:
         if np.shape(seeds) != (P,):
             raise ValueError(f"seeds must hold {P} integers")
-        seeds = np.array([_check_seed(v) for v in np.asarray(seeds).tolist()], np.int64)
+        arr = np.asarray(seeds)
+        if arr.dtype.kind in "iu" and (P == 0 or (arr.min() >= 0 and arr.max() <= MAX_SEED)):
+            seeds = arr.astype(np.int64)
+        else:  # the slow path names the first bad seed
+            seeds = np.array([_check_seed(v) for v in arr.tolist()], np.int64)
     if every is None:
         every = max(steps, 1)
     if isinstance(every, bool) or int(every) != every or every < 1:
         raise ValueError(f"every must be a positive whole number, not {every!r}")
     every = min(int(every), max(steps, 1))
     rs = record_steps(steps, every)
+    tol = 0.0 if settle_tol is None else float(settle_tol)
+    if not (np.isfinite(tol) and tol >= 0):
+        raise ValueError(f"settle_tol must be a finite number >= 0, not {settle_tol!r}")
 
-    out = np.empty((7, P))
+    out = np.empty((K.NOUT, P))
     div = np.empty(P, np.int64)
     rx = np.empty((rs.size, P))
     ry = np.empty((rs.size, P))
     rc = np.empty((rs.size, P))
     groups: dict[tuple, list[int]] = {}
-    for i, c in enumerate(cfg_list):
-        groups.setdefault(_shared_key(c), []).append(i)
+    if isinstance(configs, OptimizerConfig):
+        groups[_shared_key(one)] = list(range(P))
+    else:
+        for i, c in enumerate(cfg_list):
+            groups.setdefault(_shared_key(c), []).append(i)
     for idx_list in groups.values():
         idx = np.array(idx_list)
         whole = len(idx) == P
-        ip, sh = _settings(surface, cfg_list[idx[0]], track_best)
+        ip, sh = _settings(surface, cfg_list[idx[0]], track_best, tol)
         if whole and isinstance(configs, OptimizerConfig):
             hpp = np.repeat(np.array(_hyper_column(one))[:, None], P, axis=1)
         else:
             hpp = _hyper_rows([cfg_list[i] for i in idx])
-        g_out = out if whole else np.empty((7, idx.size))
+        g_out = out if whole else np.empty((K.NOUT, idx.size))
         g_div = div if whole else np.empty(idx.size, np.int64)
         g_rx, g_ry, g_rc = (rx, ry, rc) if whole else (np.empty((rs.size, idx.size)) for _ in range(3))
         K.run_particles(surface.code, surface.kparams, surface.X, surface.T, ip, sh,
@@ -199,7 +216,9 @@ def simulate_batch(surface: Surface, configs: OptimizerConfig | Sequence[Optimiz
             rx[:, idx] = g_rx
             ry[:, idx] = g_ry
             rc[:, idx] = g_rc
-    theta = np.stack([rx, ry], axis=-1).astype(dtype, copy=False)
+    theta = np.empty(rx.shape + (2,), dtype)  # filled in place: no float64 (R, P, 2) copy
+    theta[..., 0] = rx
+    theta[..., 1] = ry
     return BatchResult(
         final_theta=np.column_stack([out[0], out[1]]),
         final_cost=out[2].copy(),
@@ -207,10 +226,416 @@ def simulate_batch(surface: Surface, configs: OptimizerConfig | Sequence[Optimiz
         avg_cost=out[5].copy(),
         best_cost=out[6].copy(),
         diverged_at=div,
+        settled_at=(steps - out[7]).astype(np.int64) if tol > 0 else None,
         record_steps=rs,
         theta=theta,
         cost=rc.astype(dtype, copy=False),
     )
 
 
-__all__ = ["simulate", "simulate_batch", "record_steps", "HYPERPARAMS"]
+
+# ----------------------------------------------------------------------------------------
+# Many runs, summarized: sweeps (section 4.5), basins of attraction (section 4.1), random
+# restarts (section 4.2) and particle clouds of stochastic runs (section 3).
+#
+# Long jobs run in chunks and call `progress(done, total)` between them; a progress
+# function that returns False cancels the job with `Cancelled`. sim stays Qt-free: the
+# GUI's worker thread passes a function that reads its Cancel button.
+
+Progress = Callable[[int, int], bool] | None
+
+
+class Cancelled(Exception):
+    """A long job stopped because its progress function asked it to."""
+
+
+def _report(progress: Progress, done: int, total: int) -> None:
+    if progress is not None and progress(done, total) is False:
+        raise Cancelled()
+
+
+def log_spaced(lo: float, hi: float, points: int) -> np.ndarray:
+    """`points` values from lo to hi inclusive, evenly spaced on a log scale."""
+    if isinstance(points, bool) or int(points) != points or points < 1:
+        raise ValueError(f"points must be a whole number >= 1, not {points!r}")
+    if not (lo > 0 and hi > 0 and math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"a log-spaced range needs finite positive ends, not {lo!r}..{hi!r}")
+    if points == 1:
+        return np.array([float(lo)])
+    v = np.exp(np.linspace(math.log(lo), math.log(hi), int(points)))
+    # 12 significant digits: 1e-4 stays 1e-4, not 0.00010000000000000009, in files and labels.
+    return np.array([float(f"{x:.12g}") for x in v])
+
+
+def _sweepable(name: str) -> str:
+    if name not in HYPERPARAMS:
+        raise ValueError(f"cannot sweep {name!r}; choose one of: {', '.join(HYPERPARAMS)}")
+    return name
+
+
+def _chunks(total: int, parts: int) -> list[tuple[int, int]]:
+    parts = max(1, min(parts, total))
+    edges = np.linspace(0, total, parts + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+@dataclass(frozen=True, eq=False)
+class SweepResult:
+    """Final and best cost over a grid of one or two hyperparameters × seeds.
+
+    Arrays are indexed [i2, i, s]: the second hyperparameter (length 1 when there is
+    none), the first, and the seed. diverged_at is -1 where a run did not diverge.
+    """
+
+    name: str
+    values: np.ndarray
+    name2: str | None
+    values2: np.ndarray
+    seeds: np.ndarray
+    final_cost: np.ndarray
+    best_cost: np.ndarray
+    diverged_at: np.ndarray
+    config: OptimizerConfig
+    start: tuple[float, float]
+    steps: int
+
+    @property
+    def diverged(self) -> np.ndarray:
+        return self.diverged_at >= 0
+
+    def median_final(self) -> np.ndarray:
+        """Median final cost over seeds, [i2, i]; inf where any seed diverged."""
+        med = np.median(self.final_cost, axis=-1)
+        return np.where(self.diverged.any(axis=-1), np.inf, med)
+
+    def best_index(self) -> tuple[int, int] | None:
+        """(i2, i) of the setting with the lowest median final cost (None if all diverged)."""
+        med = self.median_final()
+        if not np.isfinite(med).any():
+            return None
+        i2, i = np.unravel_index(int(np.argmin(med)), med.shape)
+        return int(i2), int(i)
+
+    def config_at(self, i2: int, i: int) -> OptimizerConfig:
+        """The optimizer config of grid cell (i2, i)."""
+        changes = {self.name: float(self.values[i])}
+        if self.name2 is not None:
+            changes[self.name2] = float(self.values2[i2])
+        return _with_values(self.config, changes)
+
+    def rows(self) -> list[tuple]:
+        """One row per run: (value, [value2,] seed, final_cost, best_cost, diverged_at|None)."""
+        out = []
+        for i2 in range(self.final_cost.shape[0]):
+            for i, v in enumerate(self.values):
+                for k, seed in enumerate(self.seeds):
+                    d = int(self.diverged_at[i2, i, k])
+                    head = (float(v),) if self.name2 is None else (float(v), float(self.values2[i2]))
+                    out.append((*head, int(seed), float(self.final_cost[i2, i, k]),
+                                float(self.best_cost[i2, i, k]), d if d >= 0 else None))
+        return out
+
+
+def _with_values(config: OptimizerConfig, changes: dict[str, float]) -> OptimizerConfig:
+    typed = {k: int(v) if HYPERPARAMS[k].kind == "int" else float(v) for k, v in changes.items()}
+    return replace(config, **typed).validated()
+
+
+def sweep(surface: Surface, config: OptimizerConfig, name: str, values, steps: int,
+          start=None, seeds: Sequence[int] = (0,), name2: str | None = None, values2=None,
+          progress: Progress = None) -> SweepResult:
+    """Run `config` with hyperparameter `name` set to each of `values` (× `values2` of
+    `name2`) from one start, once per seed: the grid search of section 4.5."""
+    steps = _check_steps(steps)
+    config = config.validated()
+    start = _check_start(surface.start if start is None else start)
+    _sweepable(name)
+    vals = np.asarray(values, float).ravel()
+    if vals.size == 0:
+        raise ValueError(f"give at least one value of {name}")
+    if name2 is None:
+        vals2 = np.empty(0)
+    else:
+        _sweepable(name2)
+        if name2 == name:
+            raise ValueError(f"sweep two different hyperparameters, not {name} twice")
+        vals2 = np.asarray(values2, float).ravel()
+        if vals2.size == 0:
+            raise ValueError(f"give at least one value of {name2}")
+    seed_arr = np.array([_check_seed(v) for v in seeds], np.int64)
+    if seed_arr.size == 0:
+        raise ValueError("give at least one seed")
+    n2 = max(1, vals2.size)
+    # Every config is checked before anything runs, so a bad value fails at once.
+    grid = [[_with_values(config, {name: v} if name2 is None else {name: v, name2: vals2[i2]})
+             for v in vals] for i2 in range(n2)]
+    shape = (n2, vals.size, seed_arr.size)
+    final = np.empty(shape)
+    best = np.empty(shape)
+    div = np.empty(shape, np.int64)
+    per_row = vals.size * seed_arr.size
+    for i2 in range(n2):
+        configs = [c for c in grid[i2] for _ in range(seed_arr.size)]
+        res = simulate_batch(surface, configs, start, steps, seeds=np.tile(seed_arr, vals.size),
+                             track_best=True)
+        final[i2] = res.final_cost.reshape(vals.size, seed_arr.size)
+        best[i2] = res.best_cost.reshape(vals.size, seed_arr.size)
+        div[i2] = res.diverged_at.reshape(vals.size, seed_arr.size)
+        _report(progress, (i2 + 1) * per_row, n2 * per_row)
+    return SweepResult(name, vals, name2, vals2, seed_arr, final, best, div, config, start, steps)
+
+
+DIVERGED = -2
+NO_MINIMUM = -1
+
+
+def label_minima(surface: Surface, theta: np.ndarray, diverged: np.ndarray,
+                 radius: float) -> np.ndarray:
+    """Index of the known minimum within `radius` of each point, -1 for none, -2 diverged."""
+    theta = np.asarray(theta, float).reshape(-1, 2)
+    labels = np.full(theta.shape[0], NO_MINIMUM, np.int64)
+    if surface.minima:
+        mins = np.array([[m.x, m.y] for m in surface.minima])
+        d2 = ((theta[:, None, :] - mins[None, :, :]) ** 2).sum(axis=-1)
+        k = np.argmin(d2, axis=1)
+        near = d2[np.arange(theta.shape[0]), k] <= radius * radius
+        labels[near] = k[near]
+    labels[np.asarray(diverged).ravel()] = DIVERGED
+    return labels
+
+
+def default_radius(box) -> float:
+    """How close to a minimum a run must end to count as having reached it: 1% of the box."""
+    x0, x1, y0, y1 = box
+    return 0.01 * max(x1 - x0, y1 - y0)
+
+
+def _check_box(box) -> tuple[float, float, float, float]:
+    try:
+        x0, x1, y0, y1 = (float(v) for v in box)
+    except (TypeError, ValueError):
+        raise ValueError(f"box must be four numbers x0, x1, y0, y1, not {box!r}") from None
+    if not all(math.isfinite(v) for v in (x0, x1, y0, y1)) or not (x0 < x1 and y0 < y1):
+        raise ValueError(f"box must be finite with x0 < x1 and y0 < y1, not {box!r}")
+    return x0, x1, y0, y1
+
+
+MAX_GRID = 2048
+
+
+@dataclass(frozen=True, eq=False)
+class BasinMap:
+    """Where each start of a grid ends: arrays indexed [iy, ix].
+
+    label: index into `minima` of the known minimum reached (within `radius`), -1 for
+    none, -2 diverged. steps_to_converge: the step from which on every update moved θ
+    less than `settle_tol`, -1 where the run reached no minimum or never settled.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    label: np.ndarray
+    final_cost: np.ndarray
+    steps_to_converge: np.ndarray
+    minima: np.ndarray
+    box: tuple[float, float, float, float]
+    config: OptimizerConfig
+    steps: int
+    radius: float
+    settle_tol: float
+
+    def fractions(self) -> dict[int, float]:
+        """Share of the starts with each label."""
+        labels, counts = np.unique(self.label, return_counts=True)
+        return {int(k): float(c) / self.label.size for k, c in zip(labels, counts)}
+
+
+def basins(surface: Surface, config: OptimizerConfig, grid: int = 256, steps: int = 1000,
+           box=None, radius: float | None = None, settle_tol: float | None = None,
+           seed: int = 0, progress: Progress = None) -> BasinMap:
+    """Run `config` from every point of a grid × grid lattice over `box` (default: the
+    surface's view box) and label each start by the minimum it reaches (Figure 1)."""
+    steps = _check_steps(steps)
+    if isinstance(grid, bool) or int(grid) != grid or not (2 <= grid <= MAX_GRID):
+        raise ValueError(f"grid must be a whole number in [2, {MAX_GRID}], not {grid!r}")
+    grid = int(grid)
+    box = _check_box(surface.box if box is None else box)
+    radius = default_radius(box) if radius is None else float(radius)
+    if not (math.isfinite(radius) and radius > 0):
+        raise ValueError(f"radius must be a positive number, not {radius!r}")
+    tol = 1e-6 * max(box[1] - box[0], box[3] - box[2]) if settle_tol is None else float(settle_tol)
+    if not (math.isfinite(tol) and tol > 0):
+        raise ValueError(f"settle_tol must be a positive number, not {settle_tol!r}")
+    seed = _check_seed(seed)
+    xs = np.linspace(box[0], box[1], grid)
+    ys = np.linspace(box[2], box[3], grid)
+    gx, gy = np.meshgrid(xs, ys)
+    starts = np.column_stack([gx.ravel(), gy.ravel()])
+    P = starts.shape[0]
+    final = np.empty((P, 2))
+    cost = np.empty(P)
+    div = np.empty(P, bool)
+    settled = np.empty(P, np.int64)
+    # Chunks of rows: a progress report and a chance to cancel between them.
+    for lo, hi in _chunks(P, 1 if P <= 65536 else 16):
+        res = simulate_batch(surface, config, starts[lo:hi], steps,
+                             seeds=seed + np.arange(lo, hi, dtype=np.int64), settle_tol=tol)
+        final[lo:hi] = res.final_theta
+        cost[lo:hi] = res.final_cost
+        div[lo:hi] = res.diverged
+        settled[lo:hi] = res.settled_at
+        _report(progress, hi, P)
+    labels = label_minima(surface, final, div, radius)
+    stc = np.where((labels >= 0) & (settled < steps), settled, -1)
+    mins = np.array([[m.x, m.y] for m in surface.minima]).reshape(-1, 2)
+    return BasinMap(xs, ys, labels.reshape(grid, grid), cost.reshape(grid, grid),
+                    stc.reshape(grid, grid), mins, box, config.validated(), steps, radius, tol)
+
+
+@dataclass(frozen=True, eq=False)
+class RestartsResult:
+    """K runs from random starts in a box (section 4.2's random restarts)."""
+
+    starts: np.ndarray
+    final_theta: np.ndarray
+    final_cost: np.ndarray
+    diverged_at: np.ndarray
+    label: np.ndarray
+    record_steps: np.ndarray
+    theta: np.ndarray
+    minima: np.ndarray
+    global_labels: tuple[int, ...]
+    config: OptimizerConfig
+    steps: int
+    seed: int
+
+    @property
+    def best(self) -> int | None:
+        """Index of the restart with the lowest final cost (None when every one diverged)."""
+        ok = self.diverged_at < 0
+        if not ok.any():
+            return None
+        return int(np.flatnonzero(ok)[np.argmin(self.final_cost[ok])])
+
+    @property
+    def n_global(self) -> int:
+        """How many restarts reached a global minimum."""
+        return int(np.isin(self.label, self.global_labels).sum())
+
+
+MAX_RESTARTS = 100_000
+
+
+def restarts(surface: Surface, config: OptimizerConfig, k: int = 50, steps: int = 1000,
+             seed: int = 0, box=None, radius: float | None = None,
+             every: int | None = None) -> RestartsResult:
+    """Run `config` from `k` starts drawn uniformly in `box` (default: the view box) with
+    the random generator seeded by `seed`; keep every `every`-th step for drawing."""
+    steps = _check_steps(steps)
+    if isinstance(k, bool) or int(k) != k or not (1 <= k <= MAX_RESTARTS):
+        raise ValueError(f"k must be a whole number in [1, {MAX_RESTARTS}], not {k!r}")
+    seed = _check_seed(seed)
+    box = _check_box(surface.box if box is None else box)
+    radius = default_radius(box) if radius is None else float(radius)
+    rng = np.random.default_rng(seed)
+    starts = np.column_stack([rng.uniform(box[0], box[1], int(k)), rng.uniform(box[2], box[3], int(k))])
+    if every is None:
+        every = max(1, steps // 500)
+    res = simulate_batch(surface, config, starts, steps, seeds=seed + np.arange(int(k), dtype=np.int64),
+                         every=every)
+    labels = label_minima(surface, res.final_theta, res.diverged, radius)
+    mins = np.array([[m.x, m.y] for m in surface.minima]).reshape(-1, 2)
+    glob = tuple(i for i, m in enumerate(surface.minima) if m.kind == "global")
+    return RestartsResult(starts, res.final_theta, res.final_cost, res.diverged_at, labels,
+                          res.record_steps, res.theta, mins, glob, config.validated(), steps, seed)
+
+
+@dataclass(frozen=True, eq=False)
+class Cloud:
+    """An ensemble of P particles of one stochastic run, kept every `every` steps.
+
+    theta (R, P, 2) and cost (R, P) are float32 (for drawing); mean (R, 2), cov (R, 2, 2)
+    and the cost statistics are over the particles alive at each recorded step.
+    """
+
+    record_steps: np.ndarray
+    theta: np.ndarray
+    cost: np.ndarray
+    mean: np.ndarray
+    cov: np.ndarray
+    mean_cost: np.ndarray
+    cost_lo: np.ndarray
+    cost_hi: np.ndarray
+    avg_theta: np.ndarray
+    avg_cost: np.ndarray
+    diverged_at: np.ndarray
+    starts: np.ndarray
+
+    def frame(self, t: int) -> int:
+        """Index of the last recorded step at or before step t."""
+        return int(np.clip(np.searchsorted(self.record_steps, t, side="right") - 1, 0,
+                           self.record_steps.size - 1))
+
+
+MAX_PARTICLES = 100_000
+CLOUD_BUDGET = 4_000_000  # recorded particle-steps kept in memory by default
+
+
+def particle_cloud(surface: Surface, config: OptimizerConfig, start=None, particles: int = 1000,
+                   steps: int = 500, seed: int = 0, jitter: float = 0.0,
+                   every: int | None = None) -> Cloud:
+    """P copies of one run with different noise seeds (and starts jittered uniformly in a
+    disc of radius `jitter`): the spread that a single stochastic path cannot show."""
+    steps = _check_steps(steps)
+    if isinstance(particles, bool) or int(particles) != particles or not (1 <= particles <= MAX_PARTICLES):
+        raise ValueError(f"particles must be a whole number in [1, {MAX_PARTICLES}], not {particles!r}")
+    P = int(particles)
+    seed = _check_seed(seed)
+    x0, y0 = _check_start(surface.start if start is None else start)
+    jitter = float(jitter)
+    if not (math.isfinite(jitter) and jitter >= 0):
+        raise ValueError(f"jitter must be a number >= 0, not {jitter!r}")
+    starts = np.tile([x0, y0], (P, 1))
+    if jitter > 0:
+        rng = np.random.default_rng(seed)
+        r = jitter * np.sqrt(rng.uniform(0, 1, P))
+        a = rng.uniform(0, 2 * math.pi, P)
+        starts[:, 0] += r * np.cos(a)
+        starts[:, 1] += r * np.sin(a)
+    if every is None:
+        every = max(1, math.ceil(P * (steps + 1) / CLOUD_BUDGET))
+    # Particle i gets noise seed seed·P + i: disjoint streams for different seeds.
+    seeds = (seed % (MAX_SEED // MAX_PARTICLES)) * P + np.arange(P, dtype=np.int64)
+    res = simulate_batch(surface, config, starts, steps, seeds=seeds, every=every, dtype=np.float32)
+    th = res.theta
+    rs = res.record_steps
+    # Statistics over the particles alive at each recorded step, as plain (R, P) sums.
+    alive = (res.diverged_at[None, :] < 0) | (rs[:, None] < res.diverged_at[None, :])
+    nalive = np.maximum(alive.sum(axis=1), 1)
+    xs = np.where(alive, th[..., 0], 0).astype(np.float64)
+    ys = np.where(alive, th[..., 1], 0).astype(np.float64)
+    mx = xs.sum(axis=1) / nalive
+    my = ys.sum(axis=1) / nalive
+    dx = np.where(alive, xs - mx[:, None], 0.0)
+    dy = np.where(alive, ys - my[:, None], 0.0)
+    cxx = (dx * dx).sum(axis=1) / nalive
+    cxy = (dx * dy).sum(axis=1) / nalive
+    cyy = (dy * dy).sum(axis=1) / nalive
+    mean = np.column_stack([mx, my])
+    cov = np.stack([np.column_stack([cxx, cxy]), np.column_stack([cxy, cyy])], axis=1)
+    if alive.all():
+        mean_cost = res.cost.mean(axis=1, dtype=np.float64)
+        lo, hi = np.percentile(res.cost, [10, 90], axis=1)
+    else:
+        c = np.where(alive, res.cost, np.nan)
+        with warnings.catch_warnings():  # a step at which every particle has diverged gives NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean_cost = np.nanmean(c, axis=1)
+            lo, hi = np.nanpercentile(c, [10, 90], axis=1)
+    return Cloud(rs, th, res.cost, mean, cov, mean_cost, lo, hi, res.avg_theta, res.avg_cost,
+                 res.diverged_at, starts)
+
+
+__all__ = ["simulate", "simulate_batch", "record_steps", "sweep", "basins", "restarts",
+           "particle_cloud", "log_spaced", "label_minima", "SweepResult", "BasinMap",
+           "RestartsResult", "Cloud", "Cancelled", "HYPERPARAMS"]

@@ -106,10 +106,11 @@ class Surface:
     saddles: tuple[CriticalPoint, ...]
     title: str
     description: str
+    expr: str | None = None  # the text of a custom surface (sim/expression.py)
 
     @property
     def is_dataset(self) -> bool:
-        return self.code >= K.FIRST_DATASET
+        return K.FIRST_DATASET <= self.code <= K.LAST_DATASET
 
     @property
     def n_examples(self) -> int:
@@ -200,7 +201,7 @@ def evaluate_points(code: int, kparams: np.ndarray, X: np.ndarray, T: np.ndarray
     xs = np.ascontiguousarray(xs, dtype=float)
     ys = np.ascontiguousarray(ys, dtype=float)
     n = xs.size
-    out = np.empty((7, n))
+    out = np.empty((K.NOUT, n))
     ip, sh, hpp = _NO_PARTICLE_SETTINGS
     e = np.empty(0)
     e2 = np.empty((0, 0))

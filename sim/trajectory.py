@@ -81,7 +81,9 @@ class BatchResult:
     """P particles run together: final states and every k-th recorded step.
 
     record_steps: (R,) the steps recorded; theta: (R, P, 2) in `dtype`; cost: (R, P).
-    diverged_at: (P,) with -1 where a particle did not diverge.
+    diverged_at: (P,) with -1 where a particle did not diverge. settled_at: (P,) the step
+    from which on no update moved the particle farther than the batch's settle tolerance
+    (None when not tracked; meaningless for diverged particles).
     """
 
     final_theta: np.ndarray
@@ -93,6 +95,7 @@ class BatchResult:
     record_steps: np.ndarray
     theta: np.ndarray
     cost: np.ndarray
+    settled_at: np.ndarray | None = None
 
     @property
     def diverged(self) -> np.ndarray:
