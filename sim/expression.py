@@ -27,7 +27,7 @@ CUSTOM_NAME = "custom"
 DEFAULT_BOX = (-3.0, 3.0, -3.0, 3.0)
 MAX_LENGTH = 2000  # characters of text
 MAX_NODES = 500  # parts of the parsed expression (numbers, names, operators, calls)
-MAX_DEPTH = 60  # nesting levels; derivatives recurse over trees a few times deeper
+MAX_DEPTH = 60  # nesting levels (a chain a + b + … counts once); the parser recurses per level
 MAX_OPS = 50_000  # instructions in any one compiled program (cost or a derivative)
 
 VARIABLES = ("x", "y")
@@ -280,11 +280,15 @@ class _Source:
         self.orig = self.orig[lead:]
         self._bytes = None if self.parsed.isascii() else self.parsed.encode("utf-8")
 
+    def char(self, byte_offset: int) -> int:
+        """Index in the parsed text of an ast byte offset (ast counts UTF-8 bytes)."""
+        if self._bytes is None:
+            return byte_offset
+        return len(self._bytes[:byte_offset].decode("utf-8", "ignore"))
+
     def index(self, byte_offset: int) -> int:
         """Index in `text` of an ast byte offset into the parsed text."""
-        if self._bytes is not None:
-            byte_offset = len(self._bytes[:byte_offset].decode("utf-8", "ignore"))
-        return self.orig[min(byte_offset, len(self.orig) - 1)]
+        return self.orig[min(self.char(byte_offset), len(self.orig) - 1)]
 
     def col(self, node) -> int:
         return self.index(node.col_offset) + 1
@@ -322,10 +326,10 @@ def _check_shape(body: ast.expr) -> None:
 
 def _op_col(src: _Source, node: ast.BinOp) -> int:
     """Column of a binary operator: the first character after the left operand and ')'s."""
-    i = node.left.end_col_offset or node.col_offset
+    i = src.char(node.left.end_col_offset or node.col_offset)
     while i < len(src.parsed) and src.parsed[i] in " )":
         i += 1
-    return src.index(i) + 1
+    return src.orig[min(i, len(src.orig) - 1)] + 1
 
 
 def _finite(out: Node, node: ast.expr, src: _Source) -> Node:
