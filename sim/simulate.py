@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
@@ -611,7 +610,9 @@ def particle_cloud(surface: Surface, config: OptimizerConfig, start=None, partic
     rs = res.record_steps
     # Statistics over the particles alive at each recorded step, as plain (R, P) sums.
     alive = (res.diverged_at[None, :] < 0) | (rs[:, None] < res.diverged_at[None, :])
-    nalive = np.maximum(alive.sum(axis=1), 1)
+    # Once every particle has diverged, the frozen last finite states stand in: no NaN.
+    alive[~alive.any(axis=1)] = True
+    nalive = alive.sum(axis=1)
     xs = np.where(alive, th[..., 0], 0).astype(np.float64)
     ys = np.where(alive, th[..., 1], 0).astype(np.float64)
     mx = xs.sum(axis=1) / nalive
@@ -628,10 +629,8 @@ def particle_cloud(surface: Surface, config: OptimizerConfig, start=None, partic
         lo, hi = np.percentile(res.cost, [10, 90], axis=1)
     else:
         c = np.where(alive, res.cost, np.nan)
-        with warnings.catch_warnings():  # a step at which every particle has diverged gives NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean_cost = np.nanmean(c, axis=1)
-            lo, hi = np.nanpercentile(c, [10, 90], axis=1)
+        mean_cost = np.nanmean(c, axis=1)
+        lo, hi = np.nanpercentile(c, [10, 90], axis=1)
     return Cloud(rs, th, res.cost, mean, cov, mean_cost, lo, hi, res.avg_theta, res.avg_cost,
                  res.diverged_at, starts)
 
