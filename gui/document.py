@@ -7,6 +7,8 @@ and every change of what a run computes recomputes all runs at once (principle 1
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 
 from sim import OptimizerConfig, Surface, Trajectory
 from sim.scenario import (
+    MAX_RUN_PARTICLES,
     MAX_RUNS,
     Run,
     Scenario,
@@ -22,7 +25,7 @@ from sim.scenario import (
     next_color,
     save_scenario,
 )
-from sim.simulate import simulate
+from sim.simulate import Cloud, particle_cloud, simulate
 
 _LOOK_FIELDS = ("label", "color", "visible")
 
@@ -32,7 +35,9 @@ def _computes_same(a: Scenario, b: Scenario) -> bool:
     if (a.surface, a.params, a.steps, a.seed, len(a.runs)) != (b.surface, b.params, b.steps, b.seed,
                                                               len(b.runs)):
         return False
-    return all((r.config, r.start, r.seed) == (s.config, s.start, s.seed) for r, s in zip(a.runs, b.runs))
+    return all((r.config, r.start, r.seed, r.particles, r.jitter) == (s.config, s.start, s.seed, s.particles,
+                                                                    s.jitter)
+               for r, s in zip(a.runs, b.runs))
 
 
 class Document(QObject):
@@ -40,7 +45,7 @@ class Document(QObject):
 
     scenarioChanged = Signal()  # anything in the scenario (runs, looks, titles, surface)
     surfaceChanged = Signal()  # a new surface (name or parameters): views reset their box
-    resultsChanged = Signal()  # trajectories recomputed
+    resultsChanged = Signal()  # trajectories (and particle clouds) recomputed
     cursorChanged = Signal(int)
     selectionChanged = Signal(int)
     readyChanged = Signal(bool)
@@ -55,6 +60,9 @@ class Document(QObject):
         # Results by (config, start, seed, steps) on `_memo_surface`: only changed runs rerun.
         self._memo: dict[tuple, tuple[Trajectory | None, str | None]] = {}
         self._memo_surface: Surface | None = None
+        # Particle clouds of runs with particles > 1, memoized the same way (key adds P, jitter).
+        self._clouds: list[Cloud | None] = []
+        self._cloud_memo: dict[tuple, tuple[Cloud | None, str | None]] = {}
         self._cursor = 0
         self._selected = 0 if self._scenario.runs else -1
         self._ready = False
@@ -74,6 +82,14 @@ class Document(QObject):
     def results(self) -> list[Trajectory | None]:
         """One trajectory per run (None where the run could not be computed)."""
         return self._results
+
+    @property
+    def clouds(self) -> list[Cloud | None]:
+        """One particle cloud per run (None for single-path runs and where it failed)."""
+        return self._clouds
+
+    def cloud_of(self, i: int) -> Cloud | None:
+        return self._clouds[i] if 0 <= i < len(self._clouds) else None
 
     @property
     def errors(self) -> list[str | None]:
@@ -136,9 +152,12 @@ class Document(QObject):
             return
         sc, s = self._scenario, self._surface
         previous = self._memo if self._memo_surface is s else {}
+        prev_clouds = self._cloud_memo if self._memo_surface is s else {}
         results: list[Trajectory | None] = []
+        clouds: list[Cloud | None] = []
         errors: list[str | None] = []
         memo: dict[tuple, tuple[Trajectory | None, str | None]] = {}
+        cloud_memo: dict[tuple, tuple[Cloud | None, str | None]] = {}
         for r in sc.runs:
             key = (r.config, sc.start_of(r, s), r.seed, sc.steps)
             hit = memo.get(key) or previous.get(key)
@@ -149,9 +168,22 @@ class Document(QObject):
                     hit = (None, str(e))
             memo[key] = hit
             results.append(hit[0])
-            errors.append(hit[1])
-        self._memo, self._memo_surface = memo, s
-        self._results, self._errors = results, errors
+            cloud, err = None, hit[1]
+            if r.particles > 1 and hit[0] is not None:
+                ckey = (*key, r.particles, r.jitter)
+                chit = cloud_memo.get(ckey) or prev_clouds.get(ckey)
+                if chit is None:
+                    try:
+                        chit = (particle_cloud(s, r.config, key[1], r.particles, sc.steps, r.seed,
+                                               r.jitter), None)
+                    except ValueError as e:
+                        chit = (None, str(e))
+                cloud_memo[ckey] = chit
+                cloud, err = chit[0], chit[1]
+            clouds.append(cloud)
+            errors.append(err)
+        self._memo, self._cloud_memo, self._memo_surface = memo, cloud_memo, s
+        self._results, self._clouds, self._errors = results, clouds, errors
 
     # ---- the scenario ---------------------------------------------------------------------
     def set_scenario(self, sc: Scenario, path: str | None = None) -> None:
@@ -219,10 +251,19 @@ class Document(QObject):
         self.set_scenario(self._scenario.with_runs(runs))
 
     def update_run(self, i: int, **changes) -> None:
-        """Change fields of run i (label, start, seed, color, visible)."""
+        """Change fields of run i (label, start, seed, color, visible, particles, jitter).
+
+        A particle count outside [1, MAX_RUN_PARTICLES] or a negative jitter raises ValueError.
+        """
         runs = list(self._scenario.runs)
         if not 0 <= i < len(runs):
             return
+        p = changes.get("particles", 1)
+        if isinstance(p, bool) or int(p) != p or not 1 <= p <= MAX_RUN_PARTICLES:
+            raise ValueError(f"particles must be a whole number in [1, {MAX_RUN_PARTICLES}], not {p!r}")
+        j = float(changes.get("jitter", 0.0))
+        if not (math.isfinite(j) and j >= 0):
+            raise ValueError(f"jitter must be a finite radius >= 0, not {j!r}")
         runs[i] = replace(runs[i], **changes)
         self._set_runs(runs)
 
@@ -246,6 +287,21 @@ class Document(QObject):
         self._set_runs(runs)
         self.set_selected(len(runs) - 1)
         return len(runs) - 1
+
+    def add_runs(self, runs: Sequence[Run]) -> list[int]:
+        """Append several runs at once (one recompute), each with an unused colour; selects
+        the first. Runs beyond MAX_RUNS are dropped. Returns the new indices."""
+        have = list(self._scenario.runs)
+        added: list[int] = []
+        for r in runs:
+            if len(have) >= MAX_RUNS:
+                break
+            have.append(replace(r, color=next_color(have)))
+            added.append(len(have) - 1)
+        if added:
+            self._set_runs(have)
+            self.set_selected(added[0])
+        return added
 
     def duplicate_run(self, i: int) -> int:
         runs = list(self._scenario.runs)

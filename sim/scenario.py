@@ -11,7 +11,8 @@ Schema (version 1)::
                 # or {"name": "custom", "expr": "(1-x)^2 + 100*(y-x^2)^2", "box": [-2, 2, -1, 3]}
      "steps": 500, "seed": 0, "box": [x0, x1, y0, y1],          # box optional
      "runs": [{"label": "adam", "optimizer": {"rule": "adam", "lr": 0.01},
-               "start": [-1.5, 2], "seed": 0, "color": "#1f77b4", "visible": true}]}
+               "start": [-1.5, 2], "seed": 0, "color": "#1f77b4", "visible": true,
+               "particles": 1000, "jitter": 0.1}]}       # particles, jitter optional (1, 0)
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sim.trajectory import Trajectory
 VERSION = 1
 MAX_FILE_BYTES = 5_000_000
 MAX_RUNS = 64
+MAX_RUN_PARTICLES = 10_000  # particles of one run's cloud: what plays at 60 frames per second
 PALETTE = ("#e6550d", "#3182bd", "#31a354", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#17becf", "#bcbd22", "#636363", "#ff9896", "#1f3a93")
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -52,10 +54,24 @@ class Run:
     seed: int = 0
     color: str = PALETTE[0]
     visible: bool = True
+    # An ensemble of `particles` copies with different noise seeds, started in a disc of
+    # radius `jitter` (section 3); 1 is a single path. The run's own trajectory (its seed,
+    # its start) stays the representative path.
+    particles: int = 1
+    jitter: float = 0.0
 
     @property
     def title(self) -> str:
         return self.label or self.config.label()
+
+    @property
+    def is_cloud(self) -> bool:
+        return self.particles > 1
+
+    @property
+    def full_title(self) -> str:
+        """The title, with "×P" for a cloud of P particles (legends, the runs table)."""
+        return f"{self.title} ×{self.particles}" if self.particles > 1 else self.title
 
 
 @dataclass(frozen=True)
@@ -136,6 +152,10 @@ def to_dict(sc: Scenario) -> dict:
               "color": r.color, "visible": r.visible}
         if r.start is not None:
             rd["start"] = list(r.start)
+        if r.particles != 1:  # written only when used: older files stay byte-identical
+            rd["particles"] = r.particles
+        if r.jitter != 0.0:
+            rd["jitter"] = r.jitter
         d["runs"].append(rd)
     return d
 
@@ -241,7 +261,8 @@ def from_dict(d: object) -> Scenario:
         where = f"runs[{i}]"
         if not isinstance(rd, dict):
             raise ScenarioError(f"{where}: expected an object")
-        _only(rd, {"label", "optimizer", "start", "seed", "color", "visible"}, where)
+        _only(rd, {"label", "optimizer", "start", "seed", "color", "visible", "particles", "jitter"},
+              where)
         opt = rd.get("optimizer")
         if isinstance(opt, str):
             opt = {"rule": opt}
@@ -269,7 +290,13 @@ def from_dict(d: object) -> Scenario:
         if not isinstance(visible, bool):
             raise ScenarioError(f"{where}.visible: expected true or false")
         rseed = _seed(rd.get("seed", seed), f"{where}.seed")
-        runs.append(Run(cfg, label[:200], start, int(rseed), color, visible))
+        particles = _num(rd.get("particles", 1), f"{where}.particles", integer=True)
+        if not (1 <= particles <= MAX_RUN_PARTICLES):
+            raise ScenarioError(f"{where}.particles: must be in [1, {MAX_RUN_PARTICLES}], got {particles}")
+        jitter = _num(rd.get("jitter", 0.0), f"{where}.jitter")
+        if jitter < 0:
+            raise ScenarioError(f"{where}.jitter: must be >= 0, got {jitter}")
+        runs.append(Run(cfg, label[:200], start, int(rseed), color, visible, int(particles), jitter))
     title = d.get("title", "")
     desc = d.get("description", "")
     if not isinstance(title, str) or not isinstance(desc, str):

@@ -1,4 +1,5 @@
-"""The editor of the selected run: rule, the hyperparameters that rule has, oracle, schedule."""
+"""The editor of the selected run: rule, the hyperparameters that rule has, oracle, schedule,
+and the size of its particle cloud."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -19,6 +21,7 @@ from gui.document import Document
 from gui.panels.param_editor import ParamEditor, SciSpinBox
 from sim import HYPERPARAMS, RULES, SCHEDULES
 from sim.optimizers import OptimizerConfig
+from sim.scenario import MAX_RUN_PARTICLES
 
 # Where each hyperparameter appears in the lecture, for the tooltips.
 LECTURE = {
@@ -35,6 +38,17 @@ LECTURE = {
     "tau": "τ of eq. 10",
     "avg_tau": "θ̃ ← (1 − 1/τ)θ̃ + θ/τ: iterate averaging (eq. 11, 4.6)",
 }
+
+PARTICLES_TIP = ("<b>particles</b>: run P copies of this run, each with its own noise seed, and draw "
+                 "them as a cloud with its mean and 1σ/2σ covariance ellipses; the loss view shows "
+                 "their mean cost and the 10–90% band.<br>Section 3 (stochastic gradients, eq. 7): "
+                 "one noisy path cannot show the stationary spread of SGD; the cloud shows how it "
+                 "shrinks with the mini-batch size B (variance ∝ α/B), with a decaying α (eq. 10) "
+                 "and under iterate averaging (eq. 11). Needs gradient noise (σ > 0 or B ≥ 1 on a "
+                 "dataset) to spread.")
+JITTER_TIP = ("<b>jitter radius</b>: start the particles uniformly in a disc of this radius around "
+              "θ₀ (0: all at θ₀). With exact gradients (section 2) this shows how nearby starts "
+              "separate or merge; with noise (section 3) the spread forgets its start.")
 
 
 def tooltip(name: str) -> str:
@@ -96,6 +110,29 @@ class RunEditor(QWidget):
         start_form = QFormLayout()
         start_form.addRow("Start θ₀", start_row)
         lay.addLayout(start_form)
+        # Every rule can run as a cloud (principle 2: noise is the oracle's, not the rule's).
+        self.cloud_box = QGroupBox("Particle cloud (section 3)")
+        cloud_form = QFormLayout(self.cloud_box)
+        self.particles = QSpinBox()
+        self.particles.setRange(1, MAX_RUN_PARTICLES)
+        self.particles.setKeyboardTracking(False)  # typing 10000 must not recompute 1, 10, 100…
+        self.particles.setAccelerated(True)
+        self.particles.setToolTip(PARTICLES_TIP)
+        self.particles.valueChanged.connect(self._particles_edited)
+        self.jitter = SciSpinBox()
+        self.jitter.setRange(0.0, 1e6)
+        self.jitter.setSingleStep(0.05)
+        self.jitter.setToolTip(JITTER_TIP)
+        self.jitter.valueChanged.connect(self._jitter_edited)
+        row = QHBoxLayout()  # one row: the runs table above keeps its height
+        for text, w, tip in (("Particles", self.particles, PARTICLES_TIP),
+                             ("Jitter radius", self.jitter, JITTER_TIP)):
+            label = QLabel(text)
+            label.setToolTip(tip)
+            row.addWidget(label)
+            row.addWidget(w, 1)
+        cloud_form.addRow(row)
+        lay.addWidget(self.cloud_box)
         self.error = QLabel()
         self.error.setStyleSheet("color: #c62828;")
         self.error.setWordWrap(True)
@@ -167,7 +204,8 @@ class RunEditor(QWidget):
                              f"<span style='font-size:9pt'>{sched}</span>")
         self.formula.setToolTip(info.description)
         x, y = self._doc.start_of(self._doc.selected)
-        for sp, v in ((self.start_x, x), (self.start_y, y)):
+        for sp, v in ((self.start_x, x), (self.start_y, y), (self.particles, run.particles),
+                      (self.jitter, run.jitter)):
             sp.blockSignals(True)
             sp.setValue(v)
             sp.blockSignals(False)
@@ -206,6 +244,18 @@ class RunEditor(QWidget):
 
     def _start_edited(self, _v: float) -> None:
         self._doc.set_start((self.start_x.value(), self.start_y.value()), self._doc.selected)
+
+    def _particles_edited(self, n: int) -> None:
+        self._update_run(particles=int(n))
+
+    def _jitter_edited(self, r: float) -> None:
+        self._update_run(jitter=float(r))
+
+    def _update_run(self, **changes) -> None:
+        try:
+            self._doc.update_run(self._doc.selected, **changes)
+        except ValueError as e:
+            self.error.setText(str(e))
 
     def _default_start(self) -> None:
         self._doc.update_run(self._doc.selected, start=None)

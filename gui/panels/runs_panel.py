@@ -105,7 +105,7 @@ class RunsPanel(QWidget):
                 final, status = "—", f"diverged at step {traj.diverged_at}"
             else:
                 final, status = f"{traj.final_cost:.4g}", "ok"
-            cells = (run.color, run.title, run.config.info.title, hyper_text(run.config), final, status)
+            cells = (run.color, run.full_title, run.config.info.title, hyper_text(run.config), final, status)
             for j, text in enumerate(cells):
                 item = self.table.item(i, j)
                 if item is None:

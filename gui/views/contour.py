@@ -1,14 +1,19 @@
 """The contour view: the surface as an image with log-spaced level sets, and every run on it.
 
 Trajectories are drawn up to the document's cursor by slicing precomputed arrays into
-pre-created items, so playback never rebuilds items or recomputes the background.
+pre-created items, so playback never rebuilds items or recomputes the background. A run with
+particles > 1 also shows its cloud at the cursor: every particle as a dot, the mean and the
+1σ and 2σ covariance ellipses (section 3).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsItem, QLabel
 
 from gui.document import Document
@@ -24,6 +29,7 @@ from gui.views.drawing import (
     set_curve,
     trail_upto,
 )
+from sim.cloud_geometry import SIGMA_LEVELS, ellipse_points
 
 GRID_POINTS = 240  # background resolution along the longer side of the visible box
 PICK_PIXELS = 10.0  # how close a press must be to a start marker to drag it
@@ -91,8 +97,127 @@ class _StyleCache:
         return self._brushes[color]
 
 
+def particle_alpha(particles: int) -> float:
+    """Opacity of one drawn particle: a cloud of any size shows its density, not a blot."""
+    return float(min(0.85, max(0.18, 20.0 / math.sqrt(max(particles, 1)))))
+
+
+# A particle is a 2 × 2 pixel dot: four 1-pixel `drawPoints` passes shifted by a pixel cost
+# about a third of one pass with a 2-pixel pen, which takes Qt's slow wide-stroke path.
+_DOT_OFFSETS = ((0, 0), (1, 0), (1, 1), (0, 1))
+
+
+class ParticleDots(pg.GraphicsObject):
+    """Thousands of same-coloured dots, one small square per particle.
+
+    A ScatterPlotItem spends ~25 ms rebuilding its per-point records for 10,000 new
+    positions; this item keeps one QPolygonF, maps the points to device pixels itself and
+    strokes them with a 1-pixel pen, so a frame of a 10,000-particle cloud costs ~5 ms.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._xy = np.zeros((0, 2), np.float32)
+        self._poly = None
+        self._buf: np.ndarray | None = None
+        self._rect = QRectF()
+        self._pen = QPen(QColor("#000000"))
+        self._pen.setWidth(1)
+        self._pen.setCosmetic(True)
+
+    def set_color(self, color: str, alpha: float) -> None:
+        c = QColor(color)
+        c.setAlphaF(alpha)
+        if c != self._pen.color():
+            self._pen.setColor(c)
+            self.update()
+
+    def set_points(self, xy: np.ndarray) -> None:
+        """(n, 2) positions in data coordinates (kept by reference: pass an immutable slice)."""
+        self._xy = xy
+        if len(xy):
+            lo, hi = xy.min(axis=0), xy.max(axis=0)
+            rect = QRectF(float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]))
+        else:
+            rect = QRectF()
+        if rect != self._rect:
+            self.prepareGeometryChange()
+            self._rect = rect
+        self.update()
+
+    def positions(self) -> np.ndarray:
+        """The points drawn, (n, 2)."""
+        return self._xy
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        if not len(self._xy):
+            return QRectF()
+        # Dots reach past their centres by up to two pixels: pad the data box by three.
+        vx, vy = self.pixelVectors()
+        dx = 3.0 * math.hypot(vx.x(), vx.y()) if vx is not None else 0.0
+        dy = 3.0 * math.hypot(vy.x(), vy.y()) if vy is not None else 0.0
+        return self._rect.adjusted(-dx, -dy, dx, dy)
+
+    def paint(self, painter, *_args) -> None:
+        n = len(self._xy)
+        if n == 0:
+            return
+        if self._buf is None or len(self._buf) != n:
+            self._poly = pg.functions.create_qpolygonf(n)
+            self._buf = pg.functions.ndarray_from_qpolygonf(self._poly)
+        tr = painter.transform()
+        x, y, buf = self._xy[:, 0], self._xy[:, 1], self._buf
+        # Data to device pixels (the view has no rotation or shear), snapped to pixel centres
+        # so the four shifted passes tile a square.
+        np.multiply(x, tr.m11(), out=buf[:, 0])
+        buf[:, 0] += tr.dx()
+        np.multiply(y, tr.m22(), out=buf[:, 1])
+        buf[:, 1] += tr.dy()
+        np.floor(buf, out=buf)
+        buf += 0.5
+        painter.save()
+        painter.resetTransform()
+        painter.setRenderHint(painter.RenderHint.Antialiasing, False)
+        painter.setPen(self._pen)
+        lx = ly = 0
+        for ox, oy in _DOT_OFFSETS:
+            painter.translate(ox - lx, oy - ly)
+            lx, ly = ox, oy
+            painter.drawPoints(self._poly)
+        painter.restore()
+
+
+class _CloudItems:
+    """The cloud of one run: particles, θ̃ particles (at the end) and covariance ellipses."""
+
+    def __init__(self, plot: pg.PlotItem) -> None:
+        self.dots = ParticleDots()
+        self.avg_dots = ParticleDots()
+        self.ellipses = [pg.PlotDataItem(connect="finite", skipFiniteCheck=True) for _ in SIGMA_LEVELS]
+        self.drawn: tuple | None = None  # (cloud, frame, average shown): skip unchanged frames
+        for z, item in ((15, self.dots), (16, self.avg_dots), *((23, e) for e in self.ellipses)):
+            item.setZValue(z)
+            plot.addItem(item, ignoreBounds=True)
+
+    def items(self) -> list:
+        return [self.dots, self.avg_dots, *self.ellipses]
+
+    def clear(self) -> None:
+        if self.drawn is None:
+            return
+        self.drawn = None
+        for d in (self.dots, self.avg_dots):
+            d.set_points(np.zeros((0, 2), np.float32))
+        for e in self.ellipses:
+            set_curve(e)
+
+    def remove(self, plot: pg.PlotItem) -> None:
+        for item in self.items():
+            plot.removeItem(item)
+
+
 class _RunItems:
-    """The items of one run: trail, average trail, velocity and gradient arrows."""
+    """The items of one run: trail, average trail, velocity and gradient arrows, cloud."""
 
     def __init__(self, plot: pg.PlotItem) -> None:
         self.trail = pg.PlotDataItem(skipFiniteCheck=True)
@@ -104,10 +229,12 @@ class _RunItems:
             # The view's range is set explicitly: a growing trail must not make the view box
             # recompute the bounds of its children on every frame.
             plot.addItem(item, ignoreBounds=True)
+        self.cloud = _CloudItems(plot)
 
     def remove(self, plot: pg.PlotItem) -> None:
         for item in (self.trail, self.avg, self.vel, self.grad):
             plot.removeItem(item)
+        self.cloud.remove(plot)
 
 
 class ContourView(pg.PlotWidget):
@@ -142,6 +269,8 @@ class ContourView(pg.PlotWidget):
         self.starts.setZValue(25)
         self.markers = pg.ScatterPlotItem(pxMode=True)
         self.markers.setZValue(30)
+        self.cloud_means = pg.ScatterPlotItem(pxMode=True)  # the mean of each cloud
+        self.cloud_means.setZValue(29)
         self.probe_arrow = pg.PlotDataItem(connect="pairs", skipFiniteCheck=True)
         self.probe_arrow.setZValue(40)
         self.probe_text = pg.TextItem(anchor=(0, 1))
@@ -149,7 +278,7 @@ class ContourView(pg.PlotWidget):
         self.probe_arrow.setVisible(False)  # until the pointer is over the view
         self.probe_text.setVisible(False)
         for item in (self.image, self.isolines, self.field, self.minima, self.starts, self.markers,
-                     self.probe_arrow, self.probe_text):
+                     self.cloud_means, self.probe_arrow, self.probe_text):
             plot.addItem(item, ignoreBounds=item is not self.image)
         # The background changes only with the surface or the view box: paint it once into a
         # pixmap, so playback frames only stroke the trajectories.
@@ -306,13 +435,14 @@ class ContourView(pg.PlotWidget):
             self._runs.append(_RunItems(plot))
         while len(self._runs) > len(runs):
             self._runs.pop().remove(plot)
-        looks = (tuple((r.color, r.visible) for r in runs), self._doc.selected, self._theme.name)
+        looks = (tuple((r.color, r.visible, r.particles) for r in runs), self._doc.selected,
+                 self._theme.name)
         if looks == self._looks:
             # Only titles may differ (an unlabeled run is titled by its hyperparameters).
             visible = [r for r in runs if r.visible]
             for (_sample, label), run in zip(self.legend.items, visible):
-                if label.text != run.title:
-                    label.setText(run.title)
+                if label.text != run.full_title:
+                    label.setText(run.full_title)
         else:
             self._looks = looks
             self.legend.clear()
@@ -320,14 +450,29 @@ class ContourView(pg.PlotWidget):
                 selected = i == self._doc.selected
                 # Width-1 pens take Qt's fast cosmetic stroker: six 5,000-point trails at 60 fps.
                 width = self._trail_width or (2.0 if selected else 1.0)
-                items.trail.setPen(pg.mkPen(run.color, width=width))
+                trail_color = QColor(run.color)
+                if run.particles > 1:  # the representative path stays behind its cloud
+                    trail_color.setAlphaF(0.45)
+                items.trail.setPen(pg.mkPen(trail_color, width=width))
                 items.avg.setPen(pg.mkPen(run.color, width=1.0, style=Qt.DashLine))
                 items.vel.setPen(pg.mkPen(run.color, width=2.0))
                 items.grad.setPen(pg.mkPen(self._theme.probe, width=1.5))
                 for item in (items.trail, items.avg, items.vel, items.grad):
                     item.setVisible(run.visible)
+                cloud = items.cloud
+                cloud.dots.set_color(run.color, particle_alpha(run.particles))
+                # θ̃ particles: the run's colour darkened, so they read as a second layer.
+                cloud.avg_dots.set_color(QColor(run.color).darker(170).name(), particle_alpha(run.particles))
+                # 1σ solid, 2σ dashed, a shade darker than the dots so they read on top of them.
+                line = QColor(run.color).darker(135)
+                for e, k in zip(cloud.ellipses, SIGMA_LEVELS):
+                    e.setPen(pg.mkPen(line, width=2.2 if k == 1 else 1.6,
+                                      style=Qt.SolidLine if k == 1 else Qt.DashLine))
+                cloud.drawn = ()  # colours changed: draw the frame again
+                for item in cloud.items():
+                    item.setVisible(run.visible)
                 if run.visible:
-                    self.legend.addItem(items.trail, run.title)
+                    self.legend.addItem(items.trail, run.full_title)
         self.redraw_runs()
 
     def _kept(self, i: int, traj, cell: float) -> tuple[np.ndarray, np.ndarray]:
@@ -346,6 +491,7 @@ class ContourView(pg.PlotWidget):
         t = doc.cursor
         runs, results = doc.scenario.runs, doc.results
         mk_pos, mk_brush, mk_sym, mk_size = [], [], [], []
+        cm_pos, cm_pen = [], []
         st_pos, st_pen = [], []
         starts = []
         (x0, x1), (y0, y1) = self.vb.viewRange()
@@ -358,7 +504,15 @@ class ContourView(pg.PlotWidget):
             if run is None or traj is None or not run.visible or doc.surface is None:
                 for item in (items.trail, items.avg, items.vel, items.grad):
                     set_curve(item)
+                items.cloud.clear()
                 continue
+            cloud = doc.cloud_of(i) if run.particles > 1 else None
+            if cloud is None:
+                items.cloud.clear()
+            else:
+                m = self._draw_cloud(items.cloud, cloud, t, opt["average"])
+                cm_pos.append(m)
+                cm_pen.append(self._style.pen(run.color, 2.5))
             k = traj.at(t)
             th = traj.theta
             keep, keep_avg = self._kept(i, traj, cell)
@@ -395,12 +549,44 @@ class ContourView(pg.PlotWidget):
             starts.append((i, sx, sy))
         edge = self._style.pen(self._theme.marker_edge, 1.2)
         self.markers.setData(pos=mk_pos, brush=mk_brush, symbol=mk_sym, size=mk_size, pen=edge)
+        if cm_pos or len(self.cloud_means.data):
+            self.cloud_means.setData(pos=cm_pos, pen=cm_pen, brush=self._style.brush(self._theme.background),
+                                     symbol="d", size=13)
         look = (starts, tuple(id(p) for p in st_pen))
         if look != self._starts_drawn:  # starts move when edited, not with the cursor
             self.starts.setData(pos=st_pos, pen=st_pen, brush=self._style.brush("#00000000"),
                                 symbol="s", size=11)
             self._starts_drawn = look
         self.vb.starts = starts
+
+    def _draw_cloud(self, items: _CloudItems, cloud, t: int, average: bool) -> tuple[float, float]:
+        """The cloud's particles and ellipses at the frame of cursor t; returns its mean.
+
+        Nothing is redrawn while the cursor stays within one recorded frame (clouds keep
+        every k-th step).
+        """
+        r = cloud.frame(t)
+        # θ̃ of each particle is kept for the last step only: shown once the run has ended.
+        show_avg = average and r == cloud.record_steps.size - 1
+        mean = cloud.mean[r]
+        key = (cloud, r, show_avg)
+        if items.drawn == key:
+            return float(mean[0]), float(mean[1])
+        items.drawn = key
+        th = cloud.theta[r]
+        if np.any(cloud.diverged_at >= 0):  # a diverged particle leaves the picture
+            alive = (cloud.diverged_at < 0) | (cloud.record_steps[r] < cloud.diverged_at)
+            th = th[alive]
+        items.dots.set_points(th)
+        for e, k in zip(items.ellipses, SIGMA_LEVELS):
+            pts = ellipse_points(mean, cloud.cov[r], k)
+            e.setData(pts[:, 0], pts[:, 1])
+        if show_avg:
+            avg = cloud.avg_theta[cloud.diverged_at < 0]
+            items.avg_dots.set_points(avg.astype(np.float32))
+        else:
+            items.avg_dots.set_points(np.zeros((0, 2), np.float32))
+        return float(mean[0]), float(mean[1])
 
     def _on_option(self, name: str) -> None:
         if name == "field":

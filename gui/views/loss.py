@@ -1,7 +1,8 @@
 """The loss view: E(θ_t) − E*, ‖g_t‖ and the selected run's energy against t, in tabs.
 
 Curves hold whole runs and are set once per recompute; playback moves only the cursor
-line and one marker per run.
+line and one marker per run. A run with particles > 1 shows the mean cost of its cloud and
+the band between the 10th and 90th percentile of the particles' costs (section 3).
 """
 
 from __future__ import annotations
@@ -52,7 +53,11 @@ class _SeriesPlot(pg.PlotWidget):
         plot.addItem(self.markers, ignoreBounds=True)
         self.curves: list[pg.PlotDataItem] = []
         self.dashed: list[pg.PlotDataItem] = []
-        self.series: list[tuple[np.ndarray, np.ndarray, str] | None] = []
+        # Per run: the 10% and 90% curves of a cloud and the fill between them.
+        self.bands: list[tuple[pg.PlotDataItem, pg.PlotDataItem, pg.FillBetweenItem]] = []
+        # (x, y, colour) per run, or (x, y, colour, steps) when the rows are not one per step
+        # (a cloud keeps every k-th step): the cursor marker then finds its row by step.
+        self.series: list[tuple | None] = []
         self.log_y = False
 
     def ensure(self, n: int) -> None:
@@ -65,17 +70,27 @@ class _SeriesPlot(pg.PlotWidget):
                 c.curve.setCacheMode(QGraphicsItem.DeviceCoordinateCache)  # the child draws
                 plot.addItem(c)
                 store.append(c)
+            # (edges need a pen: a PlotDataItem without one builds no path to fill between)
+            lo, hi = (pg.PlotDataItem(skipFiniteCheck=True) for _ in range(2))
+            fill = pg.FillBetweenItem(lo, hi)
+            fill.setZValue(5)
+            for item in (lo, hi, fill):
+                plot.addItem(item)
+            self.bands.append((lo, hi, fill))
         while len(self.curves) > n:
             plot.removeItem(self.curves.pop())
             plot.removeItem(self.dashed.pop())
+            for item in self.bands.pop():
+                plot.removeItem(item)
 
     def set_cursor(self, t: int, show_line: bool) -> None:
         pos, brushes = [], []
         for s in self.series:
             if s is None:
                 continue
-            x, y, color = s
-            k = max(0, min(t, len(x) - 1))
+            x, y, color = s[:3]
+            k = t if len(s) < 4 else int(np.searchsorted(s[3], t, side="right")) - 1
+            k = max(0, min(k, len(x) - 1))
             pos.append((x[k], y[k]))
             brushes.append(_brush(color))
         if self.log_y and pos:
@@ -165,6 +180,7 @@ class LossView(QTabWidget):
             p.series = []
         for i, run in enumerate(runs):
             traj = results[i] if i < len(results) else None
+            cloud = doc.cloud_of(i) if run.particles > 1 else None
             width = 2.0 if i == doc.selected else 1.0
             pen = pg.mkPen(run.color, width=width)
             dash = pg.mkPen(run.color, width=1.3, style=Qt.DashLine)
@@ -173,11 +189,12 @@ class LossView(QTabWidget):
                 for p in (self.cost_plot, self.grad_plot):
                     set_curve(p.curves[i])
                     set_curve(p.dashed[i])
+                    self._clear_band(p, i)
                     p.series.append(None)
                 continue
             # Curves whose inputs did not change keep their data (and their cached pixels):
             # dragging one run's slider redraws one curve, not all of them.
-            key = (traj, run.color, width, log, bool(self._opt["loss_examples"]),
+            key = (traj, cloud, run.color, width, log, bool(self._opt["loss_examples"]),
                    bool(self._opt["average"]), e_star)
             if self._drawn.get(i, (None,))[0] == key:
                 self.cost_plot.series.append(self._drawn[i][1])
@@ -189,19 +206,55 @@ class LossView(QTabWidget):
             if log:
                 cost = np.maximum(cost, FLOOR)
                 gn = np.maximum(gn, FLOOR)
-            self.cost_plot.curves[i].setData(x, cost, pen=pen)
+            cost_series: tuple = (x, cost, run.color)
+            if cloud is None:
+                self.cost_plot.curves[i].setData(x, cost, pen=pen)
+                self._clear_band(self.cost_plot, i)
+            else:
+                cost_series = self._draw_cloud(i, traj, cloud, run.color, pen, e_star, log)
             self.grad_plot.curves[i].setData(x, gn, pen=pen)
             if self._opt["average"]:
                 avg = traj.avg_cost - e_star
                 self.cost_plot.dashed[i].setData(x, np.maximum(avg, FLOOR) if log else avg, pen=dash)
             else:
                 set_curve(self.cost_plot.dashed[i])
-            series = ((x, cost, run.color), (x, gn, run.color))
+            series = (cost_series, (x, gn, run.color))
             self._drawn[i] = (key, *series)
             self.cost_plot.series.append(series[0])
             self.grad_plot.series.append(series[1])
         self._redraw_energy()
         self.move_cursor(doc.cursor)
+
+    def _draw_cloud(self, i: int, traj, cloud, color: str, pen, e_star: float, log: bool) -> tuple:
+        """Run i's cloud on the cost plot: mean cost and the 10–90% band; returns its series."""
+        steps = cloud.record_steps
+        s = self._doc.surface
+        x = steps.astype(float)
+        if self._opt["loss_examples"] and s is not None and len(traj) > 1:
+            # examples seen grow by the same count every step: t × B at the recorded steps
+            x *= float(traj.examples_seen(s.n_examples)[1])
+        mean, lo, hi = (np.asarray(v, float) - e_star for v in (cloud.mean_cost, cloud.cost_lo, cloud.cost_hi))
+        if log:
+            mean, lo, hi = (np.maximum(v, FLOOR) for v in (mean, lo, hi))
+        self.cost_plot.curves[i].setData(x, mean, pen=pen)
+        band_lo, band_hi, fill = self.cost_plot.bands[i]
+        edge = pg.mkColor(color)
+        edge.setAlpha(90)
+        band_lo.setData(x, lo, pen=pg.mkPen(edge, width=1))
+        band_hi.setData(x, hi, pen=pg.mkPen(edge, width=1))
+        c = pg.mkColor(color)
+        c.setAlpha(55)
+        fill.setBrush(c)
+        fill.setVisible(True)
+        return (x, mean, color, steps)
+
+    @staticmethod
+    def _clear_band(plot: _SeriesPlot, i: int) -> None:
+        if i < len(plot.bands):
+            lo, hi, fill = plot.bands[i]
+            set_curve(lo)
+            set_curve(hi)
+            fill.setVisible(False)
 
     def _redraw_energy(self) -> None:
         doc = self._doc

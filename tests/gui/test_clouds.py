@@ -1,0 +1,152 @@
+"""Particle clouds in the window: what the contour and loss views draw for a run with P > 1,
+and the editors that set P and the jitter radius."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gui.presets import PRESET_DIR
+from gui.views.loss import FLOOR
+from sim import OptimizerConfig
+from sim.cloud_geometry import SIGMA_LEVELS
+from sim.scenario import PALETTE, Run, Scenario, load_scenario
+
+
+def _cloud_scenario(particles: int = 600) -> Scenario:
+    cfg = OptimizerConfig("gd", lr=0.1, noise=2.0, batch_size=1)
+    runs = (Run(cfg, "cloud", (-2.5, 1.5), 0, PALETTE[0], True, particles, 0.2),
+            Run(OptimizerConfig("gd", lr=0.1), "plain", (-2.5, 1.5), 0, PALETTE[1]))
+    return Scenario("quadratic", {"kappa": 4.0, "angle": 0.0}, runs, 300, 0, "clouds")
+
+
+@pytest.fixture
+def cloudy(window):
+    window.document.set_scenario(_cloud_scenario())
+    return window
+
+
+def test_document_computes_a_cloud_only_for_ensembles(cloudy):
+    doc = cloudy.document
+    cloud = doc.cloud_of(0)
+    assert cloud is not None and doc.cloud_of(1) is None
+    assert cloud.theta.shape[1] == 600
+    # jittered starts in a disc of radius 0.2 around the run's start
+    r = np.hypot(*(cloud.starts - np.array([-2.5, 1.5])).T)
+    assert r.max() <= 0.2 + 1e-12 and r.max() > 0.1
+    # the run's own trajectory stays the representative path: its seed, its start
+    assert doc.results[0].theta[0].tolist() == [-2.5, 1.5]
+    # editing another run keeps the memoized cloud
+    doc.update_config(1, lr=0.05)
+    assert doc.cloud_of(0) is cloud
+    doc.update_run(0, particles=200)
+    assert doc.cloud_of(0).theta.shape[1] == 200
+    with pytest.raises(ValueError, match="particles"):
+        doc.update_run(0, particles=0)
+    with pytest.raises(ValueError, match="jitter"):
+        doc.update_run(0, jitter=-1.0)
+
+
+@pytest.mark.parametrize("t", [0, 1, 100, 157, 300])
+def test_contour_view_draws_the_cloud_at_the_cursor(cloudy, t):
+    doc = cloudy.document
+    doc.set_cursor(t)
+    cloud = doc.cloud_of(0)
+    r = cloud.frame(t)
+    assert cloud.record_steps[r] <= t
+    items = cloudy.contour._runs[0].cloud
+    pts = items.dots.positions()
+    assert pts.shape == (600, 2)
+    np.testing.assert_array_equal(pts, cloud.theta[r])
+    # the mean marker sits at the cloud's mean
+    means = cloudy.contour.cloud_means.data
+    assert len(means) == 1
+    np.testing.assert_allclose([means[0]["x"], means[0]["y"]], cloud.mean[r], rtol=1e-12)
+    # each ellipse outline is the k-sigma level set of N(mean, cov), checked independently
+    if np.linalg.det(cloud.cov[r]) > 1e-14:
+        inv = np.linalg.inv(cloud.cov[r])
+        for e, k in zip(items.ellipses, SIGMA_LEVELS):
+            d = np.column_stack([e.xData, e.yData]) - cloud.mean[r]
+            np.testing.assert_allclose(np.einsum("ij,jk,ik->i", d, inv, d), k * k, rtol=1e-6)
+    # the plain run draws no cloud
+    plain = cloudy.contour._runs[1].cloud
+    assert len(plain.dots.positions()) == 0 and plain.ellipses[0].xData is None
+
+
+def test_hidden_run_hides_its_cloud_and_diverged_particles_leave(cloudy):
+    doc = cloudy.document
+    doc.set_cursor(50)
+    doc.update_run(0, visible=False)
+    assert len(cloudy.contour._runs[0].cloud.dots.positions()) == 0
+    assert len(cloudy.contour.cloud_means.data) == 0
+    doc.update_run(0, visible=True)
+    # a learning rate past 2/λ_max makes every particle diverge: none is drawn at the end
+    doc.update_config(0, lr=0.6)
+    doc.set_cursor(300)
+    cloud = doc.cloud_of(0)
+    assert np.all(cloud.diverged_at >= 0)
+    assert len(cloudy.contour._runs[0].cloud.dots.positions()) == 0
+
+
+def test_average_toggle_shows_the_averaged_particles_at_the_end(cloudy):
+    doc = cloudy.document
+    cloudy.options.set("average", True)
+    doc.set_cursor(100)
+    assert len(cloudy.contour._runs[0].cloud.avg_dots.positions()) == 0
+    doc.set_cursor(300)
+    np.testing.assert_allclose(cloudy.contour._runs[0].cloud.avg_dots.positions(),
+                               doc.cloud_of(0).avg_theta, rtol=1e-6)
+
+
+def test_loss_view_shows_mean_cost_and_band(cloudy):
+    doc = cloudy.document
+    cloud = doc.cloud_of(0)
+    e_star = doc.surface.lowest_cost or 0.0
+    plot = cloudy.loss.cost_plot
+    lo, hi, fill = plot.bands[0]
+    np.testing.assert_array_equal(plot.curves[0].xData, cloud.record_steps)
+    np.testing.assert_allclose(plot.curves[0].yData, np.maximum(cloud.mean_cost - e_star, FLOOR))
+    np.testing.assert_allclose(lo.yData, np.maximum(cloud.cost_lo - e_star, FLOOR))
+    np.testing.assert_allclose(hi.yData, np.maximum(cloud.cost_hi - e_star, FLOOR))
+    assert fill.isVisible() and fill.path().elementCount() > 0
+    assert not plot.bands[1][2].isVisible()  # the plain run has no band
+    # the cursor marker of the cloud follows its mean cost at the recorded frame
+    doc.set_cursor(157)
+    k = cloud.frame(157)
+    marker = plot.markers.data[0]
+    assert marker["x"] == cloud.record_steps[k]
+    np.testing.assert_allclose(10 ** marker["y"], max(cloud.mean_cost[k] - e_star, FLOOR), rtol=1e-9)
+    # linear axes: the same curves without the floor
+    cloudy.options.set("loss_log", False)
+    np.testing.assert_allclose(lo.yData, cloud.cost_lo - e_star)
+
+
+def test_editor_and_table_set_and_show_particles(cloudy):
+    doc = cloudy.document
+    ed = cloudy.runs_panel.editor
+    doc.set_selected(1)
+    assert ed.particles.value() == 1 and ed.jitter.value() == 0.0
+    ed.particles.setValue(250)
+    ed.jitter.setValue(0.5)
+    run = doc.scenario.runs[1]
+    assert run.particles == 250 and run.jitter == 0.5
+    assert doc.cloud_of(1).theta.shape[1] == 250
+    assert len(cloudy.contour._runs[1].cloud.dots.positions()) == 250
+    assert cloudy.runs_panel.table.item(1, 1).text() == "plain ×250"
+    assert "section 3" in ed.particles.toolTip().lower()
+    # the boxes are there for every rule
+    ed.rule.setCurrentIndex(ed.rule.findData("adam"))
+    assert ed.cloud_box.isVisibleTo(ed) and ed.particles.value() == 250
+    doc.set_selected(0)
+    assert ed.particles.value() == 600 and ed.jitter.value() == 0.2
+
+
+def test_cloud_preset_teaches_batch_size(window):
+    path = PRESET_DIR / "13_sgd_cloud.json"
+    sc = load_scenario(path)
+    assert [r.config.batch_size for r in sc.runs] == [1, 10, 100]
+    assert all(r.particles > 1 for r in sc.runs)
+    assert window.open_path(str(path))
+    doc = window.document
+    spread = [float(np.trace(doc.cloud_of(i).cov[-1])) for i in range(3)]
+    assert spread[0] > 5 * spread[1] > 25 * spread[2]
