@@ -104,12 +104,27 @@ def simulate(surface: Surface, config: OptimizerConfig, start=None, steps: int =
     pts = np.concatenate([theta, avg])
     costs = evaluate_points(surface.code, surface.kparams, surface.X, surface.T, pts[:, 0], pts[:, 1],
                             hessian=False)[0]
+    div = int(out_div[0])
+    # A finite θ_t can still lie where E is undefined (a custom surface's log of a negative
+    # number): the run diverged there, and the rows from t on are dropped.
+    bad = ~(np.isfinite(costs[:nrec]) & np.isfinite(gx[:nrec]) & np.isfinite(gy[:nrec]))
+    if bad.any():
+        cut = int(np.argmax(bad))
+        if cut == 0:
+            raise ValueError(f"the surface is undefined at the start ({x0:g}, {y0:g})")
+        div = cut
+        costs = np.concatenate([costs[:cut], costs[nrec:nrec + cut]])
+        nrec = cut
+    theta = theta[:nrec]
+    avg = avg[:nrec]
+    # θ̃ may stray outside the domain of a custom surface while θ does not: E(θ̃) = +inf there.
+    avg_cost = costs[nrec:2 * nrec]
+    avg_cost[~np.isfinite(avg_cost)] = np.inf
     velocity = np.column_stack([vx[:nrec], vy[:nrec]])
     kinetic = np.zeros(nrec)
     # ½‖Δθ‖²/α_t−1; a schedule can decay α to 0, so the rate is floored at 1e-12 α₀.
     mass = np.maximum(lr[:nrec - 1], cfg.lr * 1e-12)
     kinetic[1:] = 0.5 * (velocity[1:, 0] ** 2 + velocity[1:, 1] ** 2) / mass
-    div = int(out_div[0])
     return Trajectory(
         theta=theta,
         cost=costs[:nrec],
@@ -117,7 +132,7 @@ def simulate(surface: Surface, config: OptimizerConfig, start=None, steps: int =
         velocity=velocity,
         lr=lr[:nrec].copy(),
         avg=avg,
-        avg_cost=costs[nrec:],
+        avg_cost=avg_cost,
         kinetic=kinetic,
         diverged_at=div if div >= 0 else None,
         config=cfg,
@@ -215,6 +230,14 @@ def simulate_batch(surface: Surface, configs: OptimizerConfig | Sequence[Optimiz
             rx[:, idx] = g_rx
             ry[:, idx] = g_ry
             rc[:, idx] = g_rc
+    # A particle that stopped at a point where E is undefined (custom surfaces) diverged
+    # one step earlier than its update failed; its costs read +inf, never NaN.
+    undefined = ~np.isfinite(out[2])
+    if undefined.any():
+        div[undefined & (div > 0)] -= 1
+        for row in (2, 5, 6):
+            out[row][~np.isfinite(out[row])] = np.inf
+        rc[~np.isfinite(rc)] = np.inf
     theta = np.empty(rx.shape + (2,), dtype)  # filled in place: no float64 (R, P, 2) copy
     theta[..., 0] = rx
     theta[..., 1] = ry
