@@ -15,6 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from sim import OptimizerConfig, Surface, Trajectory
+from sim.expression import CUSTOM_NAME, check_box
 from sim.scenario import (
     MAX_RUN_PARTICLES,
     MAX_RUNS,
@@ -30,10 +31,14 @@ from sim.simulate import Cloud, particle_cloud, simulate
 _LOOK_FIELDS = ("label", "color", "visible")
 
 
+def _surface_key(sc: Scenario) -> tuple:
+    """What the surface is built from: a catalogue name and parameters, or an expression."""
+    return sc.surface, sc.params, sc.expr, sc.expr_box
+
+
 def _computes_same(a: Scenario, b: Scenario) -> bool:
     """True when a and b give the same trajectories (only titles or looks differ)."""
-    if (a.surface, a.params, a.steps, a.seed, len(a.runs)) != (b.surface, b.params, b.steps, b.seed,
-                                                              len(b.runs)):
+    if (_surface_key(a), a.steps, a.seed, len(a.runs)) != (_surface_key(b), b.steps, b.seed, len(b.runs)):
         return False
     return all((r.config, r.start, r.seed, r.particles, r.jitter) == (s.config, s.start, s.seed, s.particles,
                                                                     s.jitter)
@@ -194,7 +199,7 @@ class Document(QObject):
         old = self._scenario
         if sc == old:
             return
-        new_surface = (sc.surface, sc.params) != (old.surface, old.params)
+        new_surface = _surface_key(sc) != _surface_key(old)
         recompute = new_surface or not _computes_same(old, sc)
         if self._ready and new_surface:
             self._surface = sc.make_surface()  # ValueError here leaves everything unchanged
@@ -236,7 +241,19 @@ class Document(QObject):
 
     def set_surface(self, name: str, params: dict[str, float] | None = None) -> None:
         """Change the surface (and its view box: the box of the new surface)."""
-        self.set_scenario(replace(self._scenario, surface=name, params=dict(params or {}), box=None))
+        self.set_scenario(replace(self._scenario, surface=name, params=dict(params or {}), box=None,
+                                  expr=None, expr_box=None))
+
+    def set_custom_surface(self, expr: str, box=None) -> None:
+        """A surface from an expression in x and y over `box` (default: sim's).
+
+        The expression is parsed (never evaluated by Python) and the surface built before
+        anything changes: ValueError says what is wrong and leaves the document as it was.
+        """
+        sc = replace(self._scenario, surface=CUSTOM_NAME, params={}, box=None, expr=expr.strip(),
+                     expr_box=None if box is None else check_box(box))
+        sc.make_surface()
+        self.set_scenario(sc)
 
     def set_surface_param(self, name: str, value: float) -> None:
         params = dict(self._scenario.params)

@@ -112,7 +112,7 @@ class MainWindow(QMainWindow):
             return
         sc = self.document.scenario
         self.statusBar().showMessage("Preparing numerical kernels…")
-        self._warmup = KernelWarmup(sc.surface, sc.params, self)
+        self._warmup = KernelWarmup(sc, self)
         self._warmup.failed.connect(lambda msg: self.statusBar().showMessage(f"kernel warm-up: {msg}"))
         self._warmup.finished.connect(self._on_warm)
         self._warmup.start()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from sim import OptimizerConfig, make_surface, simulate
+from sim import OptimizerConfig, simulate
+from sim.scenario import Scenario
 
 
 class KernelWarmup(QThread):
@@ -17,14 +18,13 @@ class KernelWarmup(QThread):
 
     failed = Signal(str)
 
-    def __init__(self, surface: str, params: dict[str, float], parent=None) -> None:
+    def __init__(self, scenario: Scenario, parent=None) -> None:
         super().__init__(parent)
-        self._surface = surface
-        self._params = dict(params)
+        self._scenario = scenario
 
     def run(self) -> None:
         try:
-            s = make_surface(self._surface, **self._params)  # evaluate_points (critical points)
+            s = self._scenario.make_surface()  # evaluate_points (critical points)
             xs = np.linspace(s.box[0], s.box[1], 8)
             ys = np.linspace(s.box[2], s.box[3], 8)
             s.grid(xs, ys)
