@@ -28,6 +28,7 @@ from gui.theme import THEMES, apply_qt_palette
 from gui.view_options import TITLES, ViewOptions
 from gui.views.contour import ContourView
 from gui.views.loss import LossView
+from gui.views.sweep import install as install_sweep
 from gui.workers import KernelWarmup
 from sim.scenario import Scenario, ScenarioError, from_dict, to_dict
 
@@ -91,6 +92,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["loss"]], [250], Qt.Vertical)
         self.setStatusBar(StatusBar(self.document, self))
         self._build_menus()
+        self.sweep_view = install_sweep(self)  # Analyze tabs: lazy, nothing runs until shown
         self.document.pathChanged.connect(lambda _p: self._update_title())
         self.document.scenarioChanged.connect(self._update_title)
         self.options.changed.connect(self._on_option)
