@@ -26,6 +26,7 @@ from gui.presets import preset_files
 from gui.status import StatusBar
 from gui.theme import THEMES, apply_qt_palette
 from gui.view_options import TITLES, ViewOptions
+from gui.views.basins import install as install_basins
 from gui.views.contour import ContourView
 from gui.views.loss import LossView
 from gui.views.sweep import install as install_sweep
@@ -93,6 +94,7 @@ class MainWindow(QMainWindow):
         self.setStatusBar(StatusBar(self.document, self))
         self._build_menus()
         self.sweep_view = install_sweep(self)  # Analyze tabs: lazy, nothing runs until shown
+        self.basins_view = install_basins(self)
         self.document.pathChanged.connect(lambda _p: self._update_title())
         self.document.scenarioChanged.connect(self._update_title)
         self.options.changed.connect(self._on_option)

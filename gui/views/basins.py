@@ -1,0 +1,467 @@
+"""The basins view: where every start of a grid over the view box ends (Figure 1).
+
+Each start is coloured by the minimum it reaches, by its final cost or by the steps it
+takes to settle; diverged starts have their own colour. The surface's level sets and
+minima are drawn over the map, a legend names each minimum with its share of the starts,
+and hovering tells where a start went. While a slider is dragged the map is recomputed
+at once on a coarse grid sized to take about `LIVE_MS`; on release the full grid is
+computed in a worker thread. Numbers come from `sim.simulate.basins`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.document import Document
+from gui.jobs import JobBar, JobRunner, job_key, surface_key
+from gui.theme import Theme, style_plot
+from gui.view_options import ViewOptions
+from gui.views.analysis import (
+    DIVERGED_COLOR,
+    AnalysisView,
+    OptimizerForm,
+    cell_rect,
+    fmt,
+    install_view_tab,
+    minima_labels,
+    minima_spots,
+    minimum_name,
+    surface_drawing,
+    view_box,
+)
+from gui.views.loss import FLOOR
+from sim import OptimizerConfig
+from sim.simulate import DIVERGED, NO_MINIMUM, BasinMap, basins
+
+DEFAULT_GRID = 256
+DEFAULT_STEPS = 1000
+LIVE_MS = 30.0  # a live recompute while a slider is dragged should take about this long
+LIVE_GRID = (32, 160)  # bounds of the live grid
+SYNC_WORK = 2_000_000  # particle-steps computed in the GUI thread; more: a worker thread
+COLOR_BY = (("minimum", "minimum reached"), ("cost", "final cost"), ("steps", "steps to converge"))
+# Basin fills: pale in the light theme and deep in the dark one, so that the level sets
+# drawn over them (dark, resp. light) stay readable.
+FILLS = {
+    "light": ("#a6cee3", "#b2df8a", "#fdbf6f", "#cab2d6", "#ffff99", "#8dd3c7", "#bebada", "#fccde5",
+              "#d9d9d9", "#ccebc5"),
+    "dark": ("#2b6a8f", "#3d7a3a", "#9a6424", "#66508a", "#8a8632", "#2c7a70", "#55548a", "#8a4d6c",
+             "#5c5c5c", "#4f7a55"),
+}
+NONE_COLOR = {"light": "#8c8c8c", "dark": "#3a3d44"}  # reached no known minimum within T steps
+ISOLINES = {"light": (20, 24, 34, 110), "dark": (235, 238, 245, 95)}
+SECTION = "Figure 1, basins of attraction"
+
+
+def _rgba(color: str) -> tuple[int, int, int, int]:
+    return pg.mkColor(color).getRgb()
+
+
+class BasinsView(AnalysisView):
+    """A basin map of the document's surface for the view's own optimizer config."""
+
+    def __init__(self, document: Document, options: ViewOptions, parent: QWidget | None = None) -> None:
+        super().__init__(document, options, parent)
+        self.runner = JobRunner(parent=self)
+        self.result: BasinMap | None = None
+        self._key = None  # settings of the map on screen
+        self._pending = None  # settings of the map being computed
+        self._live_rate = 1.5e8  # particle-steps per second; measured on every live recompute
+        self.live_grid = 96
+        self.live_ms: list[tuple[int, float]] = []  # (grid, ms) of the live recomputes so far
+        self._iso_key = None
+
+        # ---- controls --------------------------------------------------------------------
+        controls = QWidget()
+        cl = QVBoxLayout(controls)
+        cl.setContentsMargins(6, 6, 6, 6)
+        self.form = OptimizerForm(document, "Optimizer")
+        self.form.setToolTip("drag a slider: the map follows live on a coarse grid; release: the full grid")
+        cl.addWidget(self.form)
+        map_box = QGroupBox("Map")
+        mf = QFormLayout(map_box)
+        mf.setContentsMargins(8, 6, 8, 8)
+        self.color_by = QComboBox()
+        for key, text in COLOR_BY:
+            self.color_by.addItem(text, key)
+        self.color_by.setToolTip("colour each start by the minimum it reaches, its final cost E(θ_T) or "
+                                 "the step from which it stays put")
+        self.grid = QSpinBox()
+        self.grid.setRange(16, 1024)
+        self.grid.setSingleStep(32)
+        self.grid.setValue(DEFAULT_GRID)
+        self.grid.setKeyboardTracking(False)
+        self.grid.setSuffix(" × grid")
+        self.grid.setToolTip("starts per side of the view box; a grid larger than the live preview is "
+                             "computed in the background")
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 100_000)
+        self.steps.setValue(DEFAULT_STEPS)
+        self.steps.setKeyboardTracking(False)
+        self.steps.setToolTip("steps T of every run: a start that is not at a minimum by then counts as "
+                              "reaching none")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 1_000_000)
+        self.seed.setKeyboardTracking(False)
+        self.seed.setToolTip("noise seed (start k uses seed + k); matters only with gradient noise")
+        mf.addRow("colour by", self.color_by)
+        mf.addRow("grid", self.grid)
+        mf.addRow("steps T", self.steps)
+        mf.addRow("seed", self.seed)
+        cl.addWidget(map_box)
+        self.live_label = QLabel()
+        self.live_label.setWordWrap(True)
+        self.live_label.setStyleSheet("color: palette(placeholder-text);")
+        cl.addWidget(self.live_label)
+        cl.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(controls)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setFixedWidth(300)
+
+        # ---- the map -----------------------------------------------------------------------
+        self.plot = pg.PlotWidget()
+        plot = self.plot.getPlotItem()
+        plot.setMenuEnabled(False)
+        plot.hideButtons()
+        plot.setAspectLocked(True)
+        plot.setLabel("bottom", "θ₁ of the start")
+        plot.setLabel("left", "θ₂ of the start")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.isolines = pg.PlotDataItem(connect="pairs", skipFiniteCheck=True)
+        self.minima = pg.ScatterPlotItem(pxMode=True)
+        self.hover = pg.TextItem(anchor=(0, 1))
+        self.hover.setVisible(False)
+        for z, item in enumerate((self.image, self.isolines, self.minima, self.hover)):
+            item.setZValue(z)
+            plot.addItem(item, ignoreBounds=item is not self.image)
+        self._names: list[pg.TextItem] = []
+        self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"),
+                                        interactive=False, width=14)
+        plot.layout.addItem(self.colorbar, 2, 5)
+        self.colorbar.setVisible(False)
+        self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
+        self.plot.scene().sigMouseClicked.connect(self._clicked)
+
+        self.legend = QLabel()
+        self.legend.setTextFormat(Qt.RichText)
+        self.legend.setWordWrap(True)
+        self.legend.setContentsMargins(8, 4, 8, 0)
+        self.summary = QLabel("The map is computed when this tab is shown.")
+        self.summary.setWordWrap(True)
+        self.summary.setContentsMargins(8, 2, 8, 4)
+        self.job_bar = JobBar(self.runner, "mapping basins")
+        right = QVBoxLayout()
+        right.setContentsMargins(0, 0, 0, 0)
+        right.setSpacing(0)
+        right.addWidget(self.plot, 1)
+        right.addWidget(self.legend)
+        right.addWidget(self.summary)
+        right.addWidget(self.job_bar)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(scroll)
+        lay.addLayout(right, 1)
+
+        self.runner.resultReady.connect(self._on_result)
+        self.runner.failed.connect(lambda msg: self.summary.setText(f"Basin map failed: {msg}"))
+        self.runner.cancelled.connect(self._on_cancelled)
+        self.form.changed.connect(self._on_settings)
+        self.form.dragged.connect(self.preview)
+        for w in (self.grid, self.steps, self.seed):
+            w.valueChanged.connect(lambda _v: self._on_settings())
+        self.color_by.currentIndexChanged.connect(lambda _i: self.draw())
+        document.scenarioChanged.connect(self._on_scenario)
+        self.set_theme(self.theme)
+
+    # ---- settings ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self.form.load_selected()
+
+    def _on_settings(self) -> None:
+        if self.started:
+            self.invalidate()
+
+    def _on_scenario(self) -> None:
+        # A new view box (a scenario file with one) changes the map; other edits do not.
+        if self.started and self.result is not None and view_box(self._doc) != tuple(self.result.box):
+            self.invalidate()
+
+    def surface_changed(self) -> None:
+        self.result = None
+        self._key = None
+        self._iso_key = None
+        self.image.clear()
+        self.legend.setText("")
+
+    def settings(self, grid: int | None = None) -> tuple[OptimizerConfig, dict]:
+        """The config and the keyword arguments of `sim.basins` the controls ask for."""
+        kw = {"grid": int(grid or self.grid.value()), "steps": int(self.steps.value()),
+              "box": view_box(self._doc), "seed": int(self.seed.value())}
+        return self.form.config(), kw
+
+    # ---- computing ---------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Compute the full grid: at once when small or cached, else in the background (after
+        a live preview when the map on screen belongs to another surface)."""
+        s = self._doc.surface
+        if s is None:
+            return
+        try:
+            cfg, kw = self.settings()
+        except ValueError as e:
+            self.summary.setText(f"Cannot map basins: {e}")
+            return
+        key = job_key("basins", s, cfg, **kw)
+        if key == self._key or (self.runner.busy and key == self._pending):
+            return  # on screen, or being computed
+        self._pending = key
+        if kw["grid"] ** 2 * kw["steps"] <= SYNC_WORK or self.runner.cached(key) is not None:
+            self.runner.compute_now(key, basins, s, cfg, **kw)
+            return
+        if self.result is None:
+            self.preview()
+        self.runner.request(key, basins, s, cfg, **kw)
+        self.summary.setText(f"Computing the {kw['grid']} × {kw['grid']} map in the background…")
+
+    def preview(self) -> None:
+        """Recompute at once on the live grid: what a slider drag shows."""
+        s = self._doc.surface
+        if s is None or not self.started:
+            return
+        steps = int(self.steps.value())
+        # The grid whose work fits LIVE_MS at the rate measured so far, in steps of 8.
+        g = math.sqrt(self._live_rate * LIVE_MS / 1000.0 / max(steps, 1))
+        grid = int(min(max(8 * round(g / 8), LIVE_GRID[0]), LIVE_GRID[1], self.grid.value()))
+        try:
+            cfg, kw = self.settings(grid)
+        except ValueError as e:
+            self.summary.setText(f"Cannot map basins: {e}")
+            return
+        key = job_key("basins", s, cfg, **kw)
+        cached = self.runner.cached(key) is not None
+        t0 = time.perf_counter()
+        self.runner.compute_now(key, basins, s, cfg, **kw)
+        ms = (time.perf_counter() - t0) * 1000.0
+        if not cached:
+            self.live_grid = grid
+            self.live_ms.append((grid, ms))
+            # Early-settling runs make the rate vary with α and μ: follow it, smoothed.
+            rate = grid * grid * steps / max(ms / 1000.0, 1e-4)
+            self._live_rate = math.sqrt(self._live_rate * rate)
+            self.live_label.setText(f"Live preview while dragging: {grid} × {grid} starts in {ms:.0f} ms; "
+                                    f"the {self.grid.value()} × {self.grid.value()} map follows on release.")
+
+    def _on_cancelled(self) -> None:
+        self.summary.setText("Cancelled; the previous map stays on screen.")
+
+    def _on_result(self, key, result: BasinMap) -> None:
+        self._key = key
+        self.result = result
+        self.draw()
+
+    # ---- drawing -----------------------------------------------------------------------------
+    def _label_colors(self, n_minima: int) -> np.ndarray:
+        """RGBA rows for labels -2 (diverged), -1 (no minimum), 0 … n−1 (the minima)."""
+        name = self.theme.name
+        fills = FILLS[name]
+        rows = [_rgba(DIVERGED_COLOR[name]), _rgba(NONE_COLOR[name])]
+        rows += [_rgba(fills[k % len(fills)]) for k in range(n_minima)]
+        return np.array(rows, np.ubyte)
+
+    def draw(self) -> None:
+        """Draw the result in the chosen colouring, with level sets, minima and legend."""
+        r = self.result
+        s = self._doc.surface
+        if r is None or s is None:
+            return
+        mode = self.color_by.currentData()
+        n = len(r.minima)
+        lut = self._label_colors(n)
+        if mode == "minimum":
+            # The image holds the labels themselves; the look-up table maps label k to row k + 2.
+            self.image.setLookupTable(lut)
+            self.image.setImage(r.label, autoLevels=False, levels=(DIVERGED, DIVERGED + len(lut)))
+            self.colorbar.setVisible(False)
+        else:
+            if mode == "cost":
+                known = s.lowest_cost
+                ok = r.label != DIVERGED
+                base = float(known) if known is not None else (float(r.final_cost[ok].min()) if ok.any() else 0.0)
+                values = np.log10(np.maximum(r.final_cost - base, FLOOR))
+                valid = ok
+                title = "log₁₀ (E(θ_T) − E*)" if known is not None else "log₁₀ (E(θ_T) − min E)"
+            else:
+                values = r.steps_to_converge.astype(float)
+                valid = r.steps_to_converge >= 0
+                title = "steps to converge"
+            rgba = np.empty(r.label.shape + (4,), np.ubyte)
+            rgba[:] = lut[1]
+            rgba[r.label == DIVERGED] = lut[0]
+            cmap = pg.colormap.get("viridis")
+            if valid.any():
+                lo, hi = float(values[valid].min()), float(values[valid].max())
+                hi = hi if hi > lo else lo + 1.0
+                rgba[valid] = cmap.map((values[valid] - lo) / (hi - lo), mode="byte")
+            else:
+                lo, hi = 0.0, 1.0
+            self.image.setLookupTable(None)
+            self.image.setImage(rgba, autoLevels=False, levels=(0, 255))
+            self.colorbar.setLevels((lo, hi))
+            self.colorbar.axis.setLabel(title)
+            self.colorbar.setVisible(True)
+        self.image.setRect(cell_rect(r.x, r.y))
+        self._draw_overlay(s, r.box)
+        self._draw_legend(r, mode)
+        self._summarize(r)
+
+    def _draw_overlay(self, s, box) -> None:
+        key = (surface_key(s), tuple(box), self.theme.name)
+        if key == self._iso_key:
+            return
+        self._iso_key = key
+        _img, _levels, (sx, sy) = surface_drawing(s, box, points=180, count=14)
+        self.isolines.setData(sx, sy)
+        self.minima.setData(minima_spots(s, self.theme, names=True))
+        plot = self.plot.getPlotItem()
+        self._names = minima_labels(plot, s, self.theme, self._names)
+        x0, x1, y0, y1 = box
+        plot.getViewBox().setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
+
+    def _draw_legend(self, r: BasinMap, mode: str) -> None:
+        lut = self._label_colors(len(r.minima))
+        s = self._doc.surface
+        frac = r.fractions()
+        cells = []
+
+        def swatch(row: np.ndarray) -> str:
+            return f"<span style='color:#{row[0]:02x}{row[1]:02x}{row[2]:02x}'>■</span>"
+
+        if mode == "minimum":
+            for k, (mx, my) in enumerate(r.minima):
+                kind = s.minima[k].kind if s is not None and k < len(s.minima) else "minimum"
+                cells.append(f"{swatch(lut[k + 2])} <b>{minimum_name(k)}</b> {kind} ({fmt(mx)}, {fmt(my)}) "
+                             f"<b>{100 * frac.get(k, 0.0):.1f} %</b>")
+        if frac.get(NO_MINIMUM) or mode == "steps":
+            what = "no minimum within T steps" if mode != "steps" else "no minimum or never settled"
+            share = frac.get(NO_MINIMUM, 0.0) if mode != "steps" else float((r.steps_to_converge < 0).mean()
+                                                                             - frac.get(DIVERGED, 0.0))
+            cells.append(f"{swatch(lut[1])} {what} <b>{100 * share:.1f} %</b>")
+        if frac.get(DIVERGED):
+            cells.append(f"{swatch(lut[0])} diverged <b>{100 * frac[DIVERGED]:.1f} %</b>")
+        cols = 3
+        rows = ["<tr>" + "".join(f"<td style='padding-right:16px' nowrap>{c}</td>" for c in cells[i:i + cols]) + "</tr>"
+                for i in range(0, len(cells), cols)]
+        self.legend.setText(f"<table>{''.join(rows)}</table>")
+
+    def _summarize(self, r: BasinMap) -> None:
+        g = r.label.shape[0]
+        cfg = r.config
+        glob = [k for k, m in enumerate(self._doc.surface.minima) if m.kind == "global"] if self._doc.surface else []
+        share = sum(r.fractions().get(k, 0.0) for k in glob)
+        text = (f"{cfg.info.title}, {', '.join(cfg.hyper_parts())}: {g} × {g} starts, T = {r.steps} steps. "
+                f"{100 * share:.1f} % of the starts reach a global minimum.")
+        if g < self.grid.value():
+            text += f" (Live preview at {g} × {g}.)"
+        text += " Hover for a start's fate; click to add a run from there."
+        self.summary.setText(text)
+
+    def set_theme(self, theme: Theme) -> None:
+        self.plot.setBackground(theme.background)
+        style_plot(self.plot.getPlotItem(), theme)
+        self.isolines.setPen(pg.mkPen(ISOLINES[theme.name], width=1))
+        self.hover.setColor(theme.probe)
+        self.hover.fill = pg.mkBrush(theme.background + "e0")
+        self.colorbar.axis.setPen(pg.mkPen(theme.foreground))
+        self.colorbar.axis.setTextPen(pg.mkPen(theme.foreground))
+        self._iso_key = None
+        self.draw()
+
+    # ---- hovering and clicking -----------------------------------------------------------------
+    def cell_at(self, x: float, y: float) -> tuple[int, int] | None:
+        """(iy, ix) of the grid start nearest to (x, y), None outside the map."""
+        r = self.result
+        if r is None or not cell_rect(r.x, r.y).contains(QPointF(x, y)):
+            return None
+        return int(np.argmin(np.abs(r.y - y))), int(np.argmin(np.abs(r.x - x)))
+
+    def describe(self, iy: int, ix: int) -> str:
+        """Where the start (iy, ix) went, in words."""
+        r = self.result
+        lab = int(r.label[iy, ix])
+        lines = [f"start θ₀ = ({fmt(r.x[ix])}, {fmt(r.y[iy])})"]
+        if lab == DIVERGED:
+            lines.append("→ diverged")
+        elif lab == NO_MINIMUM:
+            lines.append(f"→ no known minimum within {r.steps} steps")
+            lines.append(f"E(θ_T) = {r.final_cost[iy, ix]:.4g}")
+        else:
+            s = self._doc.surface
+            kind = s.minima[lab].kind if s is not None and lab < len(s.minima) else ""
+            lines.append(f"→ {minimum_name(lab)}: {kind} minimum ({fmt(r.minima[lab, 0])}, {fmt(r.minima[lab, 1])})")
+            lines.append(f"E(θ_T) = {r.final_cost[iy, ix]:.4g}")
+            st = int(r.steps_to_converge[iy, ix])
+            lines.append(f"settled after {st} steps" if st >= 0 else f"still moving at step {r.steps}")
+        return "\n".join(lines)
+
+    def _mouse_moved(self, scene_pos: QPointF) -> None:
+        vb = self.plot.getPlotItem().getViewBox()
+        cell = None
+        if self.result is not None and vb.sceneBoundingRect().contains(scene_pos):
+            p = vb.mapSceneToView(scene_pos)
+            cell = self.cell_at(p.x(), p.y())
+        if cell is None:
+            self.hover.setVisible(False)
+            return
+        self.hover.setText(self.describe(*cell))
+        self.hover.setPos(p)
+        self.hover.setVisible(True)
+
+    def add_run_from(self, x: float, y: float) -> int:
+        """Add a run of the map's config starting at (x, y); its index."""
+        r = self.result
+        if r is None:
+            return -1
+        k = self._doc.add_run(r.config)
+        if k >= 0:
+            self._doc.set_start((x, y), k)
+            self.summary.setText(f"Added run {k + 1}: {r.config.label()} from ({fmt(x)}, {fmt(y)}).")
+        return k
+
+    def _clicked(self, ev) -> None:
+        vb = self.plot.getPlotItem().getViewBox()
+        if ev.button() != Qt.LeftButton or not vb.sceneBoundingRect().contains(ev.scenePos()):
+            return
+        p = vb.mapSceneToView(ev.scenePos())
+        cell = self.cell_at(p.x(), p.y())
+        if cell is not None:
+            ev.accept()
+            self.add_run_from(float(self.result.x[cell[1]]), float(self.result.y[cell[0]]))
+
+
+def install(window) -> BasinsView:
+    """Add the Basins tab and its Analyze-menu entry to the main window."""
+    view = BasinsView(window.document, window.options)
+    install_view_tab(window, view, "Basins",
+                     f"which minimum each start reaches, for the chosen optimizer: {SECTION}",
+                     "&Basins of attraction")
+    return view
+

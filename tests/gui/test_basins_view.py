@@ -1,0 +1,158 @@
+"""The Basins tab: the map is `sim.basins`; live previews while dragging; cancel; cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF
+
+from gui.views.analysis import DIVERGED_COLOR
+from sim.simulate import DIVERGED, basins
+
+
+def show(window, qtbot, grid=None, surface="two_minima"):
+    view = window.basins_view
+    window.document.set_surface(surface)
+    if grid is not None:
+        view.grid.setValue(grid)
+    window.tabs.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: view.result is not None and not view.runner.busy, timeout=60_000)
+    return view
+
+
+def expected(view, **changes):
+    cfg, kw = view.settings()
+    kw.update(changes)
+    return basins(view._doc.surface, cfg, **kw)
+
+
+def rendered(view, ix: int, iy: int) -> str:
+    """The colour the image item paints for grid start (iy, ix)."""
+    view.image.render()
+    img = view.image.qimage
+    return img.pixelColor(ix, img.height() - 1 - iy if view.image.image.shape[0] != img.height() else iy).name()
+
+
+def test_labels_are_sims_basins(window, qtbot):
+    view = show(window, qtbot, grid=24)
+    ref = expected(view)
+    assert view.result.label.shape == (24, 24)
+    np.testing.assert_array_equal(view.image.image, ref.label)
+    np.testing.assert_array_equal(view.result.steps_to_converge, ref.steps_to_converge)
+    assert set(np.unique(ref.label)) >= {0, 1}
+    # the legend names both minima with their share of the starts
+    text = view.legend.text()
+    for k, share in ref.fractions().items():
+        if k >= 0:
+            assert f"{100 * share:.1f} %" in text
+    assert "global" in text and "local" in text
+    # level sets and minima are drawn over the map
+    assert len(view.isolines.xData) > 100 and len(view.minima.data) == 2
+
+
+def test_changing_lr_changes_the_map(window, qtbot):
+    view = show(window, qtbot, grid=24)
+    before = view.image.image.copy()
+    view.form.set_value("lr", 0.3)
+    qtbot.waitUntil(lambda: view.result.config.lr == 0.3, timeout=30_000)
+    assert not np.array_equal(view.image.image, before)
+    np.testing.assert_array_equal(view.image.image, expected(view).label)
+
+
+def test_huge_lr_paints_starts_in_the_diverged_colour(window, qtbot):
+    view = show(window, qtbot, grid=24, surface="himmelblau")
+    view.form.set_value("lr", 5.0)
+    qtbot.waitUntil(lambda: view.result.config.lr == 5.0, timeout=30_000)
+    assert (view.result.label == DIVERGED).all()
+    # the look-up table maps label −2 to the diverged colour, and that is what is painted
+    assert pg.mkColor(*view.image.lut[0]).name() == DIVERGED_COLOR["light"]
+    assert rendered(view, 3, 5) == DIVERGED_COLOR["light"]
+    assert "diverged <b>100.0 %" in view.legend.text()
+
+
+def test_colour_by_cost_and_steps(window, qtbot):
+    view = show(window, qtbot, grid=24)
+    for mode in ("cost", "steps"):
+        view.color_by.setCurrentIndex(view.color_by.findData(mode))
+        assert view.image.image.shape == (24, 24, 4) and view.colorbar.isVisible()
+    view.color_by.setCurrentIndex(view.color_by.findData("minimum"))
+    assert view.image.image.shape == (24, 24) and not view.colorbar.isVisible()
+
+
+def test_hover_tells_where_a_start_went(window, qtbot):
+    view = show(window, qtbot, grid=24)
+    r = view.result
+    iy, ix = np.argwhere(r.label == 0)[0]
+    text = view.describe(iy, ix)
+    assert "→ A: " in text and f"{r.final_cost[iy, ix]:.4g}" in text
+    vb = view.plot.getPlotItem().getViewBox()
+    view._mouse_moved(vb.mapViewToScene(QPointF(r.x[ix], r.y[iy])))
+    assert view.hover.isVisible() and view.hover.textItem.toPlainText() == text
+
+
+def test_drag_previews_live_then_release_computes_full_grid(window, qtbot):
+    view = show(window, qtbot, grid=24)
+    view.grid.setValue(256)
+    view.refresh_now()
+    qtbot.waitUntil(lambda: view.result.label.shape == (256, 256), timeout=60_000)
+    jobs = view.runner.jobs_started
+    slider = view.form.editors["lr"].slider
+    slider.setSliderDown(True)
+    slider.setValue(slider.value() + 60)  # as a drag does: value changes with the slider held
+    live = view.result
+    g = live.label.shape[0]
+    assert 32 <= g <= 160 and g == view.live_grid
+    assert live.config.lr == view.form.config().lr
+    assert view.runner.jobs_started == jobs and not view.runner.busy  # computed at once, no thread
+    assert view.live_ms and view.live_ms[-1][0] == g
+    slider.setSliderDown(False)  # release: the full grid, in the background
+    view.refresh_now()
+    qtbot.waitUntil(lambda: view.result.label.shape == (256, 256) and not view.runner.busy, timeout=60_000)
+    assert view.result.config.lr == live.config.lr and view.runner.jobs_started == jobs + 1
+
+
+def test_cancel_leaves_the_previous_map(window, qtbot):
+    view = show(window, qtbot, grid=24)
+    previous = view.result
+    image = view.image.image.copy()
+    view.grid.setValue(1024)
+    view.steps.setValue(4000)
+    view.refresh_now()
+    assert view.runner.busy and view.job_bar.isVisible()
+    view.job_bar.cancel_button.click()
+    qtbot.waitUntil(lambda: not view.runner.busy, timeout=5000)
+    assert not view.job_bar.isVisible() and "Cancelled" in view.summary.text()
+    qtbot.wait(300)
+    assert view.result is previous
+    np.testing.assert_array_equal(view.image.image, image)
+
+
+def test_flipping_back_is_instant_from_the_cache(window, qtbot):
+    view = show(window, qtbot, grid=128)
+    first = view.result
+    assert view.runner.jobs_started >= 1  # 128² × 1000 steps: a worker thread
+    view.form.set_value("lr", 0.05)
+    view.refresh_now()
+    qtbot.waitUntil(lambda: view.result.config.lr == 0.05 and not view.runner.busy, timeout=60_000)
+    jobs = view.runner.jobs_started
+    view.form.set_value("lr", first.config.lr)
+    view.refresh_now()
+    assert view.result is first and view.runner.jobs_started == jobs and not view.runner.busy
+
+
+def test_surface_change_recomputes(window, qtbot):
+    view = show(window, qtbot, grid=24)
+    window.document.set_surface("six_hump_camel")
+    qtbot.waitUntil(lambda: view.result is not None and view.result.minima.shape[0] == 6 and not view.runner.busy, timeout=30_000)
+    np.testing.assert_array_equal(view.image.image, expected(view).label)
+    assert len(view.minima.data) == 6
+
+
+def test_click_adds_a_run_from_that_start(window, qtbot):
+    view = show(window, qtbot, grid=24)
+    doc = window.document
+    n = len(doc.scenario.runs)
+    r = view.result
+    view.add_run_from(float(r.x[5]), float(r.y[7]))
+    assert len(doc.scenario.runs) == n + 1
+    assert doc.start_of(n) == (r.x[5], r.y[7]) and doc.scenario.runs[-1].config == r.config
