@@ -29,6 +29,7 @@ from gui.view_options import TITLES, ViewOptions
 from gui.views.basins import install as install_basins
 from gui.views.contour import ContourView
 from gui.views.loss import LossView
+from gui.views.restarts import install as install_restarts
 from gui.views.sweep import install as install_sweep
 from gui.workers import KernelWarmup
 from sim.scenario import Scenario, ScenarioError, from_dict, to_dict
@@ -95,6 +96,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.sweep_view = install_sweep(self)  # Analyze tabs: lazy, nothing runs until shown
         self.basins_view = install_basins(self)
+        self.restarts_view = install_restarts(self)
         self.document.pathChanged.connect(lambda _p: self._update_title())
         self.document.scenarioChanged.connect(self._update_title)
         self.options.changed.connect(self._on_option)
