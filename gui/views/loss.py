@@ -74,6 +74,9 @@ class _SeriesPlot(pg.PlotWidget):
             lo, hi = (pg.PlotDataItem(skipFiniteCheck=True) for _ in range(2))
             fill = pg.FillBetweenItem(lo, hi)
             fill.setZValue(5)
+            # Bands change with the results only: the moving cursor blits their pixels.
+            for item in (lo.curve, hi.curve, fill):
+                item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
             for item in (lo, hi, fill):
                 plot.addItem(item)
             self.bands.append((lo, hi, fill))
