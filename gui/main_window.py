@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.analysis_tabs import install_basins, install_restarts, install_sweep
 from gui.document import Document
 from gui.panels.playback_bar import PlaybackBar
 from gui.panels.runs_panel import RunsPanel
@@ -26,11 +27,8 @@ from gui.presets import preset_files
 from gui.status import StatusBar
 from gui.theme import THEMES, apply_qt_palette
 from gui.view_options import TITLES, ViewOptions
-from gui.views.basins import install as install_basins
 from gui.views.contour import ContourView
 from gui.views.loss import LossView
-from gui.views.restarts import install as install_restarts
-from gui.views.sweep import install as install_sweep
 from gui.workers import KernelWarmup
 from sim.scenario import Scenario, ScenarioError, from_dict, to_dict
 
@@ -94,9 +92,9 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["loss"]], [250], Qt.Vertical)
         self.setStatusBar(StatusBar(self.document, self))
         self._build_menus()
-        self.sweep_view = install_sweep(self)  # Analyze tabs: lazy, nothing runs until shown
-        self.basins_view = install_basins(self)
-        self.restarts_view = install_restarts(self)
+        self.sweep_tab = install_sweep(self)  # Analyze tabs: built and computed when first shown
+        self.basins_tab = install_basins(self)
+        self.restarts_tab = install_restarts(self)
         self.document.pathChanged.connect(lambda _p: self._update_title())
         self.document.scenarioChanged.connect(self._update_title)
         self.options.changed.connect(self._on_option)

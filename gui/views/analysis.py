@@ -1,8 +1,7 @@
 """What the analysis views (sweep, basins, restarts) share.
 
-The optimizer form each view edits its own copy of a config with, the lazy base class
-that computes nothing until a view is first shown, the surface drawn under a map, and the
-"Analyze" menu and tabs of the window.
+The optimizer form each view edits its own copy of a config with, the base class that
+computes nothing until a view is shown, and the surface drawn under a map.
 """
 
 from __future__ import annotations
@@ -12,14 +11,12 @@ from dataclasses import replace
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
     QGroupBox,
     QLabel,
-    QMenu,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -311,35 +308,30 @@ def minima_labels(plot: pg.PlotItem, surface: Surface, theme: Theme,
     return items
 
 
+def set_title(plot: pg.PlotItem, text: str, theme: Theme) -> None:
+    """A small plot title in the theme's text colour: says what was computed with what."""
+    plot.setTitle(text, color=theme.foreground, size="10pt")
+
+
+def summary_label(text: str) -> QLabel:
+    """The rich-text summary under a view, two lines high at least: a nested layout does not
+    always give a word-wrapped label the height its text needs."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.RichText)
+    label.setContentsMargins(8, 2, 8, 4)
+    label.setMinimumHeight(2 * label.fontMetrics().lineSpacing() + 8)
+    return label
+
+
+def key_text(entries: list[tuple[str, str, str]]) -> str:
+    """A one-line key under a plot: (colour, glyph, words) entries, each kept on one line."""
+    return "&nbsp;&nbsp;&nbsp;&nbsp;".join(
+        f"<span style='color:{c}'>{glyph}</span>&nbsp;{text.replace(' ', '&nbsp;')}" for c, glyph, text in entries)
+
+
 def fmt(v: float) -> str:
     """A number for a label: 3 significant digits, no exponent noise for plain values."""
     if v == 0 or not math.isfinite(v):
         return f"{v:g}"
     return f"{v:.3g}"
-
-
-# ---- the window --------------------------------------------------------------------------
-def analyze_menu(window) -> QMenu:
-    """The window's Analyze menu (made on first use, placed before Help)."""
-    mb = window.menuBar()
-    for a in mb.actions():
-        if a.menu() is not None and a.menu().objectName() == "menu_analyze":
-            return a.menu()
-    menu = QMenu("&Analyze", mb)
-    menu.setObjectName("menu_analyze")
-    before = next((a for a in mb.actions() if a.text().replace("&", "") == "Help"), None)
-    if before is not None:
-        mb.insertMenu(before, menu)
-    else:
-        mb.addMenu(menu)
-    return menu
-
-
-def install_view_tab(window, view: QWidget, title: str, tip: str, menu_text: str) -> QAction:
-    """Add `view` as a tab of the window and an Analyze-menu action that shows it."""
-    window.add_view_tab(view, title, tip)
-    action = QAction(menu_text, window)
-    action.setStatusTip(tip)
-    action.triggered.connect(lambda _c=False: window.tabs.setCurrentWidget(view))
-    analyze_menu(window).addAction(action)
-    return action

@@ -38,10 +38,11 @@ from gui.views.analysis import (
     OptimizerForm,
     cell_rect,
     fmt,
-    install_view_tab,
     minima_labels,
     minima_spots,
     minimum_name,
+    set_title,
+    summary_label,
     surface_drawing,
     view_box,
 )
@@ -124,7 +125,8 @@ class BasinsView(AnalysisView):
         mf.addRow("steps T", self.steps)
         mf.addRow("seed", self.seed)
         cl.addWidget(map_box)
-        self.live_label = QLabel()
+        self.live_label = QLabel("Drag a slider: the map follows live on a coarse grid (about "
+                                 f"{LIVE_MS:.0f} ms a frame); the full grid follows on release.")
         self.live_label.setWordWrap(True)
         self.live_label.setStyleSheet("color: palette(placeholder-text);")
         cl.addWidget(self.live_label)
@@ -164,9 +166,9 @@ class BasinsView(AnalysisView):
         self.legend.setTextFormat(Qt.RichText)
         self.legend.setWordWrap(True)
         self.legend.setContentsMargins(8, 4, 8, 0)
-        self.summary = QLabel("The map is computed when this tab is shown.")
-        self.summary.setWordWrap(True)
-        self.summary.setContentsMargins(8, 2, 8, 4)
+        self.summary = summary_label("The map is computed when this tab is shown.")
+        self.summary.setToolTip(f"Lecture: {SECTION}. A start counts as reaching a minimum when it ends "
+                                "within 1 % of the box's size of it.")
         self.job_bar = JobBar(self.runner, "mapping basins")
         right = QVBoxLayout()
         right.setContentsMargins(0, 0, 0, 0)
@@ -257,16 +259,25 @@ class BasinsView(AnalysisView):
             self.summary.setText(f"Cannot map basins: {e}")
             return
         key = job_key("basins", s, cfg, **kw)
-        cached = self.runner.cached(key) is not None
+        sim_ms: list[float] = []
+
+        def timed(*args, **kwargs) -> BasinMap:
+            t = time.perf_counter()
+            out = basins(*args, **kwargs)
+            sim_ms.append((time.perf_counter() - t) * 1000.0)
+            return out
+
         t0 = time.perf_counter()
-        self.runner.compute_now(key, basins, s, cfg, **kw)
-        ms = (time.perf_counter() - t0) * 1000.0
-        if not cached:
+        self.runner.compute_now(key, timed, s, cfg, **kw)
+        ms = (time.perf_counter() - t0) * 1000.0  # computing and drawing
+        if sim_ms:  # not a cache hit
             self.live_grid = grid
             self.live_ms.append((grid, ms))
-            # Early-settling runs make the rate vary with α and μ: follow it, smoothed.
-            rate = grid * grid * steps / max(ms / 1000.0, 1e-4)
+            # The rate of the numerics alone; early-settling runs make it vary with α and μ,
+            # so follow it, smoothed.
+            rate = grid * grid * steps / max(sim_ms[0] / 1000.0, 1e-4)
             self._live_rate = math.sqrt(self._live_rate * rate)
+        if sim_ms and self.form.dragging():
             self.live_label.setText(f"Live preview while dragging: {grid} × {grid} starts in {ms:.0f} ms; "
                                     f"the {self.grid.value()} × {self.grid.value()} map follows on release.")
 
@@ -329,6 +340,9 @@ class BasinsView(AnalysisView):
             self.colorbar.axis.setLabel(title)
             self.colorbar.setVisible(True)
         self.image.setRect(cell_rect(r.x, r.y))
+        g = r.label.shape[0]
+        set_title(self.plot.getPlotItem(), f"Basins of attraction: {r.config.label()}, T = {r.steps}, "
+                  f"{g} × {g} starts", self.theme)
         self._draw_overlay(s, r.box)
         self._draw_legend(r, mode)
         self._summarize(r)
@@ -352,23 +366,27 @@ class BasinsView(AnalysisView):
         frac = r.fractions()
         cells = []
 
-        def swatch(row: np.ndarray) -> str:
-            return f"<span style='color:#{row[0]:02x}{row[1]:02x}{row[2]:02x}'>■</span>"
+        def cell(row: np.ndarray, name: str, text: str, share: float) -> str:
+            # Non-breaking spaces keep an entry on one line (Qt's rich text ignores `nowrap`).
+            swatch = f"<span style='color:#{row[0]:02x}{row[1]:02x}{row[2]:02x}'>■</span>"
+            return (f"{swatch}&nbsp;{name}{text.replace(' ', '&nbsp;')}&nbsp;"
+                    f"<b>{100 * share:.1f}&nbsp;%</b>")
 
         if mode == "minimum":
             for k, (mx, my) in enumerate(r.minima):
                 kind = s.minima[k].kind if s is not None and k < len(s.minima) else "minimum"
-                cells.append(f"{swatch(lut[k + 2])} <b>{minimum_name(k)}</b> {kind} ({fmt(mx)}, {fmt(my)}) "
-                             f"<b>{100 * frac.get(k, 0.0):.1f} %</b>")
+                cells.append(cell(lut[k + 2], f"<b>{minimum_name(k)}</b>&nbsp;",
+                                  f"{kind} ({mx:.2g}, {my:.2g})", frac.get(k, 0.0)))
         if frac.get(NO_MINIMUM) or mode == "steps":
-            what = "no minimum within T steps" if mode != "steps" else "no minimum or never settled"
-            share = frac.get(NO_MINIMUM, 0.0) if mode != "steps" else float((r.steps_to_converge < 0).mean()
-                                                                             - frac.get(DIVERGED, 0.0))
-            cells.append(f"{swatch(lut[1])} {what} <b>{100 * share:.1f} %</b>")
+            if mode == "steps":
+                share = float((r.steps_to_converge < 0).mean() - frac.get(DIVERGED, 0.0))
+                cells.append(cell(lut[1], "", "no minimum or never settled", share))
+            else:
+                cells.append(cell(lut[1], "", "no minimum within T steps", frac[NO_MINIMUM]))
         if frac.get(DIVERGED):
-            cells.append(f"{swatch(lut[0])} diverged <b>{100 * frac[DIVERGED]:.1f} %</b>")
-        cols = 3
-        rows = ["<tr>" + "".join(f"<td style='padding-right:16px' nowrap>{c}</td>" for c in cells[i:i + cols]) + "</tr>"
+            cells.append(cell(lut[0], "", "diverged", frac[DIVERGED]))
+        cols = 3 if self.legend.width() >= 720 else 2
+        rows = ["<tr>" + "".join(f"<td style='padding-right:18px'>{c}</td>" for c in cells[i:i + cols]) + "</tr>"
                 for i in range(0, len(cells), cols)]
         self.legend.setText(f"<table>{''.join(rows)}</table>")
 
@@ -455,13 +473,4 @@ class BasinsView(AnalysisView):
         if cell is not None:
             ev.accept()
             self.add_run_from(float(self.result.x[cell[1]]), float(self.result.y[cell[0]]))
-
-
-def install(window) -> BasinsView:
-    """Add the Basins tab and its Analyze-menu entry to the main window."""
-    view = BasinsView(window.document, window.options)
-    install_view_tab(window, view, "Basins",
-                     f"which minimum each start reaches, for the chosen optimizer: {SECTION}",
-                     "&Basins of attraction")
-    return view
 

@@ -32,10 +32,12 @@ from gui.views.analysis import (
     OptimizerForm,
     cell_rect,
     fmt,
-    install_view_tab,
+    key_text,
     minima_labels,
     minima_spots,
     minimum_name,
+    set_title,
+    summary_label,
     surface_drawing,
     view_box,
 )
@@ -51,7 +53,7 @@ TRAILS = {
     "light": {"global": "#1f6fb4", "local": "#d9590b", "none": "#5f5f5f", "diverged": DIVERGED_COLOR["light"]},
     "dark": {"global": "#7cb8ec", "local": "#fd9a52", "none": "#b0b0b0", "diverged": DIVERGED_COLOR["dark"]},
 }
-FADE = 90
+FADE = 130  # alpha of the other restarts: faded, yet readable on both themes' surfaces
 SECTION = "section 4.2, random restarts"
 
 
@@ -127,19 +129,22 @@ class RestartsView(AnalysisView):
         for z, item in enumerate(items):
             item.setZValue(z)
             plot.addItem(item, ignoreBounds=True)  # the range is the view box, set explicitly
-        self.legend = plot.addLegend(offset=(10, 10), labelTextSize="9pt")
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
         self.plot.scene().sigMouseClicked.connect(self._clicked)
 
-        self.summary = QLabel("The restarts run when this tab is shown.")
-        self.summary.setWordWrap(True)
-        self.summary.setTextFormat(Qt.RichText)
-        self.summary.setContentsMargins(8, 4, 8, 4)
+        # The key sits under the plot, where it hides no trajectory.
+        self.key = QLabel()
+        self.key.setTextFormat(Qt.RichText)
+        self.key.setContentsMargins(8, 2, 8, 0)
+        self.summary = summary_label("The restarts run when this tab is shown.")
+        self.summary.setToolTip(f"Lecture: {SECTION}. Run from many starts and keep the best: the chance "
+                                "of reaching a global minimum is the share of the box its basin covers.")
         self.job_bar = JobBar(self.runner, "running restarts")
         right = QVBoxLayout()
         right.setContentsMargins(0, 0, 0, 0)
         right.setSpacing(0)
         right.addWidget(self.plot, 1)
+        right.addWidget(self.key)
         right.addWidget(self.summary)
         right.addWidget(self.job_bar)
         lay = QHBoxLayout(self)
@@ -237,7 +242,7 @@ class RestartsView(AnalysisView):
             item.setData([], [])
         self.starts.clear()
         self.best_start.clear()
-        self.legend.clear()
+        self.key.setText("")
 
     def outcome(self, k: int) -> str:
         """'global', 'local', 'none' or 'diverged': where restart k ended."""
@@ -292,8 +297,7 @@ class RestartsView(AnalysisView):
             if groups[o]:
                 pts = np.concatenate([p for g in groups[o] for p in (g, nan)])
                 item.setData(pts[:, 0], pts[:, 1])
-            if counts[o]:
-                self.legend.addItem(item, f"{words[o]} ({counts[o]})")
+        entries = [(colors[o], "━━", f"{words[o]} ({counts[o]})") for o in OUTCOMES if counts[o]]
         edge = pg.mkPen(self.theme.marker_edge, width=0.8)
         brushes = [pg.mkBrush(pg.mkColor(colors[self.outcome(k)])) for k in range(r.starts.shape[0])]
         self.starts.setData(pos=r.starts, brush=brushes, pen=edge)
@@ -302,15 +306,21 @@ class RestartsView(AnalysisView):
             self.best_trail.setData(p[:, 0], p[:, 1])
             self.best_start.setData(pos=[tuple(r.starts[best])], brush=pg.mkBrush(self.theme.probe),
                                     pen=pg.mkPen(self.theme.background, width=1.5))
-            self.legend.addItem(self.best_trail, f"best: E = {r.final_cost[best]:.4g}")
+            entries.append((self.theme.probe, "<b>━━</b>", f"best: E = {r.final_cost[best]:.4g}"))
+        self.key.setText(key_text(entries))
+        set_title(self.plot.getPlotItem(), f"{r.starts.shape[0]} random restarts: {r.config.label()}, "
+                  f"T = {r.steps}", self.theme)
         self._summarize(r, counts)
 
     def _summarize(self, r: RestartsResult, counts: dict[str, int]) -> None:
         K = r.starts.shape[0]
         n = r.n_global
-        text = (f"<b>{n} of {K} restarts reached a global minimum</b> ({100 * n / K:.0f} %); "
-                f"{counts['local']} a local one, {counts['none']} none within T = {r.steps} steps, "
-                f"{counts['diverged']} diverged.")
+        others = [f"{counts['local']} a local one" if counts["local"] else "",
+                  f"{counts['none']} none within T = {r.steps} steps" if counts["none"] else "",
+                  f"{counts['diverged']} diverged" if counts["diverged"] else ""]
+        others = [o for o in others if o]
+        text = (f"<b>{n} of {K} restarts reached a global minimum</b> ({100 * n / K:.0f} %)"
+                + (f"; {', '.join(others)}." if others else "."))
         if r.best is not None:
             b = r.best
             lab = int(r.label[b])
@@ -327,13 +337,10 @@ class RestartsView(AnalysisView):
         for o, item in self.trails.items():
             c = pg.mkColor(colors[o])
             c.setAlpha(FADE)
-            item.setPen(pg.mkPen(c, width=1.2))
+            item.setPen(pg.mkPen(c, width=1.3))
         self.best_trail.setPen(pg.mkPen(theme.probe, width=3))
         self.hover.setColor(theme.probe)
         self.hover.fill = pg.mkBrush(theme.background + "e0")
-        self.legend.setBrush(pg.mkBrush(theme.background + "c8"))
-        self.legend.setPen(pg.mkPen(theme.foreground + "40"))
-        self.legend.setLabelTextColor(theme.foreground)
         self._bg_key = None
         if self.result is not None:
             self.draw()
@@ -397,11 +404,3 @@ class RestartsView(AnalysisView):
             ev.accept()
             self.add_run_from(k)
 
-
-def install(window) -> RestartsView:
-    """Add the Restarts tab and its Analyze-menu entry to the main window."""
-    view = RestartsView(window.document, window.options)
-    install_view_tab(window, view, "Restarts",
-                     f"K random starts in the view box, the best one bold: {SECTION}",
-                     "Random &restarts")
-    return view

@@ -38,7 +38,9 @@ from gui.views.analysis import (
     AnalysisView,
     OptimizerForm,
     fmt,
-    install_view_tab,
+    key_text,
+    set_title,
+    summary_label,
     symbol,
 )
 from gui.views.loss import FLOOR
@@ -112,15 +114,18 @@ class _RangeRow(QWidget):
         form.addRow("points", self.points)
         form.addRow("", self.spacing)
 
-    def set_names(self, names: list[str], keep: str | None) -> None:
-        """Offer `names`; keep the current one (or `keep`) when it is offered."""
+    def set_names(self, names: list[str], keep: str | None, prefer: bool = False) -> None:
+        """Offer `names`; keep the current one when it is offered (with `prefer`: `keep`)."""
         current = self.name.currentData()
         self.name.blockSignals(True)
         self.name.clear()
         for n in names:
             self.name.addItem(f"{symbol(n)}  {n}" if symbol(n) != n else n, n)
             self.name.setItemData(self.name.count() - 1, HYPERPARAMS[n].help, Qt.ToolTipRole)
-        pick = current if current in names else (keep if keep in names else names[0])
+        if prefer and keep in names:
+            pick = keep
+        else:
+            pick = current if current in names else (keep if keep in names else names[0])
         changed = pick != current
         self.name.setCurrentIndex(self.name.findData(pick))
         self.name.blockSignals(False)
@@ -167,6 +172,7 @@ class SweepView(AnalysisView):
         self._key = None  # settings of the sweep on screen
         self._pending = None  # settings of the sweep being computed
         self._start: tuple[float, float] | None = None
+        self._names_rule = ""
         self._estar = 0.0
         self._estar_known = True
 
@@ -240,13 +246,11 @@ class SweepView(AnalysisView):
         self.diverged_marks = pg.PlotDataItem(pen=None, symbol="x", symbolSize=11)
         self.best_mark = pg.PlotDataItem(pen=None, symbol="star", symbolSize=20)
         self.best_line = pg.InfiniteLine(angle=90, movable=False)
-        self.best_text = pg.TextItem(anchor=(-0.08, 1.15))
+        self.best_text = pg.TextItem(anchor=(0.5, 1.5))  # above the star, off the curve
         for z, item in enumerate((self.band, self.band_lo, self.band_hi, self.best_curve, self.final_curve,
                                   self.diverged_marks, self.best_line, self.best_mark, self.best_text)):
             item.setZValue(z)
             cp.addItem(item)
-        # Bottom left: small α crawls (high cost) and large α diverges (marked at the top).
-        self.curve_legend = cp.addLegend(offset=(10, -10), labelTextSize="9pt")
         self.final_curve.sigPointsClicked.connect(lambda _it, pts, _ev: self._clicked_point(pts, False))
         self.diverged_marks.sigPointsClicked.connect(lambda _it, pts, _ev: self._clicked_point(pts, True))
 
@@ -262,7 +266,7 @@ class SweepView(AnalysisView):
             item.setZValue(z)
             hp.addItem(item)
         self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"),
-                                        interactive=False, width=14, label="log₁₀ (E(θ_T) − E*)")
+                                        interactive=False, width=14)
         self.colorbar.setImageItem(self.heat, insert_in=hp)
         self.heat_plot.scene().sigMouseClicked.connect(self._heat_clicked)
 
@@ -276,15 +280,19 @@ class SweepView(AnalysisView):
         self.stack = QStackedWidget()
         self.stack.addWidget(self.curve_plot)
         self.stack.addWidget(self.heat_plot)
-        self.summary = QLabel("The sweep runs when this tab is shown.")
-        self.summary.setWordWrap(True)
-        self.summary.setTextFormat(Qt.RichText)
-        self.summary.setContentsMargins(8, 4, 8, 4)
+        # The key sits under the plot: inside it, it would cover a curve that can run anywhere.
+        self.key = QLabel()
+        self.key.setTextFormat(Qt.RichText)
+        self.key.setContentsMargins(8, 2, 8, 0)
+        self.summary = summary_label("The sweep runs when this tab is shown.")
+        self.summary.setToolTip(f"Lecture: {SECTION}. The final cost of each setting after T steps from the "
+                                "same start; the best setting is the one with the lowest median.")
         self.job_bar = JobBar(self.runner, "sweeping")
         right = QVBoxLayout()
         right.setContentsMargins(0, 0, 0, 0)
         right.setSpacing(0)
         right.addWidget(self.stack, 1)
+        right.addWidget(self.key)
         right.addWidget(self.summary)
         right.addWidget(self.job_bar)
         lay = QHBoxLayout(self)
@@ -326,12 +334,15 @@ class SweepView(AnalysisView):
 
     def _update_names(self) -> None:
         names = self._names()
+        rule = self.form.config().rule
+        new_rule = rule != self._names_rule  # a new rule: its own second hyperparameter (μ, β₁, ρ)
+        self._names_rule = rule
         self.range1.set_names(names, "lr")
         first = self.range1.name.currentData()
         rest = [n for n in names if n != first]
         # The second default: the rule's next hyperparameter that is not ε (μ for momentum).
         second = next((n for n in rest if n not in ("eps", "noise")), rest[0] if rest else None)
-        self.range2.set_names(rest, second)
+        self.range2.set_names(rest, second, prefer=new_rule)
         for row in (self.range1, self.range2):
             row.show_spacing()
 
@@ -498,16 +509,19 @@ class SweepView(AnalysisView):
         plot.setLogMode(_is_log(r.name, v), True)
         plot.setLabel("bottom", axis_title(r.name))
         plot.setLabel("left", f"final cost {self._cost_label()}")
-        self.curve_legend.clear()
-        self.curve_legend.addItem(self.final_curve, f"final cost {self._cost_label()}"
-                                  + (" (median over seeds)" if multi else ""))
-        self.curve_legend.addItem(self.best_curve, "lowest cost during the run")
+        set_title(plot, f"Grid search over {symbol(r.name)}: {r.config.rule}, {self._fixed_text(r)}T = {r.steps}",
+                  self.theme)
+        final, best, band = LOOKS[self.theme.name]
+        entries = [(final, "━●━", f"final cost E(θ_T){' (median over seeds)' if multi else ''}"),
+                   (best, "╍╍╍", "lowest cost during the run")]
         if multi:
-            self.curve_legend.addItem(self.band_lo, "spread over seeds (min – max)")
+            entries.append(("#%02x%02x%02x" % band[:3], "▆▆", "spread over seeds (min – max)"))
         if div_any.any():
-            self.curve_legend.addItem(self.diverged_marks, "diverged")
+            entries.append((DIVERGED_COLOR[self.theme.name], "✖", "diverged (drawn at the top)"))
         if bi is not None:
-            self.curve_legend.addItem(self.best_mark, f"best {name}")
+            entries.append((BEST_COLOR, "★", f"best {name}"))
+        self.key.setText(key_text(entries))
+        self.key.setVisible(True)
         plot.enableAutoRange()
         self.band.setVisible(multi)
         self._summarize(r)
@@ -539,6 +553,15 @@ class SweepView(AnalysisView):
         plot.getAxis("left").setLogMode(_is_log(r.name2, r.values2))
         plot.setLabel("bottom", axis_title(r.name))
         plot.setLabel("left", axis_title(r.name2))
+        set_title(plot, f"Final cost over {symbol(r.name)} × {symbol(r.name2)}: {r.config.rule}, "
+                        f"{self._fixed_text(r)}T = {r.steps}", self.theme)
+        entries = []
+        if div.any():
+            entries.append((DIVERGED_COLOR[self.theme.name], "■", "diverged"))
+        if bi is not None:
+            entries.append((BEST_COLOR, "★", f"best {symbol(r.name)}, {symbol(r.name2)}; click a cell to add it as a run"))
+        self.key.setText(key_text(entries))
+        self.key.setVisible(True)
         self.colorbar.axis.setLabel(f"log₁₀ ({self._cost_label()})")
         plot.getViewBox().setRange(rect, padding=0.0)
         self._summarize(r)
@@ -548,6 +571,12 @@ class SweepView(AnalysisView):
         xs = np.log10(r.values) if _is_log(r.name, r.values) else r.values.astype(float)
         ys = np.log10(r.values2) if _is_log(r.name2, r.values2) else r.values2.astype(float)
         return xs, ys
+
+    def _fixed_text(self, r: SweepResult) -> str:
+        """The hyperparameters the sweep holds fixed, for the title ("μ=0.9, ")."""
+        swept = {symbol(r.name), symbol(r.name2) if r.name2 else ""}
+        parts = [p for p in r.config.hyper_parts() if p.split("=")[0] not in swept]
+        return "".join(f"{p}, " for p in parts)
 
     def _setting_text(self, r: SweepResult, i2: int, i: int) -> str:
         text = f"{symbol(r.name)} = {fmt(r.values[i])}"
@@ -564,9 +593,10 @@ class SweepView(AnalysisView):
         if bi is None:
             parts.append("Every setting diverged.")
         else:
-            med = float(r.median_final()[bi])
-            parts.append(f"<b>Best: {self._setting_text(r, *bi)}</b>, {self._cost_label().replace('θ_T', f'θ_{r.steps}')}"
-                         f" = {float(self.gap(med)):.3g}{seeds}.")
+            gap = float(self.gap(float(r.median_final()[bi])))
+            value = f"&lt; {FLOOR:.0e}" if gap <= FLOOR else f"= {gap:.3g}"
+            parts.append(f"<b>Best: {self._setting_text(r, *bi)}</b> — final {self._cost_label()} {value} "
+                         f"after T = {r.steps} steps{seeds}.")
         if ndiv:
             dv = r.values[r.diverged.any(axis=-1).any(axis=0)]
             parts.append(f"Diverged: {ndiv} of {n} settings" +
@@ -596,9 +626,6 @@ class SweepView(AnalysisView):
         self.best_text.setColor(theme.foreground)
         self.hover.setColor(theme.probe)
         self.hover.fill = pg.mkBrush(theme.background + "e0")
-        self.curve_legend.setBrush(pg.mkBrush(theme.background + "d0"))
-        self.curve_legend.setPen(pg.mkPen(theme.foreground + "40"))
-        self.curve_legend.setLabelTextColor(theme.foreground)
         self.colorbar.axis.setPen(pg.mkPen(theme.foreground))
         self.colorbar.axis.setTextPen(pg.mkPen(theme.foreground))
         if self.result is not None:
@@ -714,11 +741,3 @@ def _cells(xs: np.ndarray, ys: np.ndarray) -> QRectF:
     y0, y1 = span(ys)
     return QRectF(x0, y0, x1 - x0, y1 - y0)
 
-
-def install(window) -> SweepView:
-    """Add the Sweep tab and its Analyze-menu entry to the main window."""
-    view = SweepView(window.document, window.options)
-    install_view_tab(window, view, "Sweep",
-                     f"final cost against the learning rate (or two hyperparameters): {SECTION}",
-                     "Learning-rate &sweep")
-    return view

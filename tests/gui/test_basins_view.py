@@ -11,11 +11,12 @@ from sim.simulate import DIVERGED, basins
 
 
 def show(window, qtbot, grid=None, surface="two_minima"):
-    view = window.basins_view
+    tab = window.basins_tab
+    view = tab.view
     window.document.set_surface(surface)
     if grid is not None:
         view.grid.setValue(grid)
-    window.tabs.setCurrentWidget(view)
+    window.tabs.setCurrentWidget(tab)
     qtbot.waitUntil(lambda: view.result is not None and not view.runner.busy, timeout=60_000)
     return view
 
@@ -41,7 +42,7 @@ def test_labels_are_sims_basins(window, qtbot):
     np.testing.assert_array_equal(view.result.steps_to_converge, ref.steps_to_converge)
     assert set(np.unique(ref.label)) >= {0, 1}
     # the legend names both minima with their share of the starts
-    text = view.legend.text()
+    text = view.legend.text().replace("&nbsp;", " ")
     for k, share in ref.fractions().items():
         if k >= 0:
             assert f"{100 * share:.1f} %" in text
@@ -67,7 +68,7 @@ def test_huge_lr_paints_starts_in_the_diverged_colour(window, qtbot):
     # the look-up table maps label −2 to the diverged colour, and that is what is painted
     assert pg.mkColor(*view.image.lut[0]).name() == DIVERGED_COLOR["light"]
     assert rendered(view, 3, 5) == DIVERGED_COLOR["light"]
-    assert "diverged <b>100.0 %" in view.legend.text()
+    assert "diverged <b>100.0 %" in view.legend.text().replace("&nbsp;", " ")
 
 
 def test_colour_by_cost_and_steps(window, qtbot):

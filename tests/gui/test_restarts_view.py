@@ -8,11 +8,12 @@ from sim.simulate import restarts
 
 
 def show(window, qtbot, surface="six_hump_camel", k=None):
-    view = window.restarts_view
+    tab = window.restarts_tab
+    view = tab.view
     window.document.set_surface(surface)
     if k is not None:
         view.k.setValue(k)
-    window.tabs.setCurrentWidget(view)
+    window.tabs.setCurrentWidget(tab)
     qtbot.waitUntil(lambda: view.result is not None and not view.runner.busy, timeout=60_000)
     return view
 
@@ -83,7 +84,7 @@ def test_dark_theme_redraws(window, qtbot):
 def test_analyze_menu_switches_tabs(window):
     menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Analyze")
     titles = {a.text().replace("&", ""): a for a in menu.actions()}
-    for text, view in (("Learning-rate sweep", window.sweep_view), ("Basins of attraction", window.basins_view),
-                       ("Random restarts", window.restarts_view)):
+    for text, tab in (("Learning-rate sweep", window.sweep_tab), ("Basins of attraction", window.basins_tab),
+                      ("Random restarts", window.restarts_tab)):
         titles[text].trigger()
-        assert window.tabs.currentWidget() is view
+        assert window.tabs.currentWidget() is tab and tab.built

@@ -11,8 +11,9 @@ from gui.views.loss import FLOOR
 from sim.simulate import sweep
 
 
-def show(window, qtbot, view):
-    window.tabs.setCurrentWidget(view)
+def show(window, qtbot, tab):
+    window.tabs.setCurrentWidget(tab)
+    view = tab.view
     qtbot.waitUntil(lambda: view.result is not None and not view.runner.busy, timeout=60_000)
     return view
 
@@ -30,18 +31,21 @@ def click_at(qtbot, widget, x: float, y: float) -> None:
 
 
 def test_nothing_runs_until_the_tab_is_shown(window, qtbot):
-    view = window.sweep_view
+    tab = window.sweep_tab
     window.document.set_surface("himmelblau")
     qtbot.wait(50)
+    assert not tab.built  # not even built: start-up does not pay for the tab
+    assert window.tabs.tabText(window.tabs.indexOf(tab)) == "Sweep"
+    view = tab.view  # built but hidden: still nothing computed
+    qtbot.wait(50)
     assert view.result is None and not view.started and view.runner.jobs_started == 0
-    assert window.tabs.tabText(window.tabs.indexOf(view)) == "Sweep"
-    show(window, qtbot, view)
-    assert view.started
+    show(window, qtbot, tab)
+    assert view.started and view.result is not None
 
 
 def test_curve_is_sims_final_cost_with_best_and_diverged_marked(window, qtbot):
     window.document.set_surface("two_minima")
-    view = show(window, qtbot, window.sweep_view)
+    view = show(window, qtbot, window.sweep_tab)
     ref = expected(view)
     r = view.result
     np.testing.assert_array_equal(r.final_cost, ref.final_cost)
@@ -60,7 +64,7 @@ def test_curve_is_sims_final_cost_with_best_and_diverged_marked(window, qtbot):
 
 
 def test_seeds_give_a_band(window, qtbot):
-    view = show(window, qtbot, window.sweep_view)
+    view = show(window, qtbot, window.sweep_tab)
     view.form.set_value("noise", 2.0)
     view.seeds.setValue(3)
     view.range1.hi.setValue(1e-3)
@@ -76,7 +80,7 @@ def test_seeds_give_a_band(window, qtbot):
 
 def test_clicking_a_point_adds_that_run(window, qtbot):
     window.document.set_surface("himmelblau")
-    view = show(window, qtbot, window.sweep_view)
+    view = show(window, qtbot, window.sweep_tab)
     doc = window.document
     n = len(doc.scenario.runs)
     r = view.result
@@ -99,7 +103,7 @@ def test_two_hyperparameters_give_a_heat_map(window, qtbot):
     doc = window.document
     doc.set_surface("himmelblau")
     doc.set_selected(1)  # momentum
-    view = show(window, qtbot, window.sweep_view)
+    view = show(window, qtbot, window.sweep_tab)
     view.mode.setCurrentIndex(view.mode.findData(2))
     assert view.range2.name.currentData() == "momentum"
     view.range1.points.setValue(5)
@@ -124,7 +128,7 @@ def test_two_hyperparameters_give_a_heat_map(window, qtbot):
 
 
 def test_surface_change_recomputes(window, qtbot):
-    view = show(window, qtbot, window.sweep_view)
+    view = show(window, qtbot, window.sweep_tab)
     before = view.result
     window.document.set_surface("six_hump_camel")
     qtbot.waitUntil(lambda: view.result is not None and view.result is not before, timeout=30_000)
@@ -132,7 +136,7 @@ def test_surface_change_recomputes(window, qtbot):
 
 
 def test_big_sweep_runs_in_background_and_flipping_back_is_cached(window, qtbot):
-    view = show(window, qtbot, window.sweep_view)
+    view = show(window, qtbot, window.sweep_tab)
     view.seeds.setValue(40)
     view.steps.setValue(4000)
     view.refresh_now()
@@ -151,7 +155,7 @@ def test_big_sweep_runs_in_background_and_flipping_back_is_cached(window, qtbot)
 
 
 def test_dark_theme(window, qtbot):
-    view = show(window, qtbot, window.sweep_view)
+    view = show(window, qtbot, window.sweep_tab)
     window.options.set("theme", "dark")
     assert view.curve_plot.backgroundBrush().color().name() == "#16181d"
     assert len(view.final_curve.xData) == view.result.values.size
