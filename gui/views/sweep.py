@@ -184,7 +184,8 @@ class SweepView(AnalysisView):
         self.mode = QComboBox()
         self.mode.addItem("one hyperparameter: cost curve", 1)
         self.mode.addItem("two hyperparameters: heat map", 2)
-        self.mode.setToolTip("sweep one hyperparameter (a curve) or two (a heat map of the final cost)")
+        self.mode.setToolTip(f"sweep one hyperparameter (a curve) or two (a heat map of the final cost): "
+                             f"{SECTION}")
         mode_form.addRow("Sweep", self.mode)
         cl.addLayout(mode_form)
         self.form = OptimizerForm(document, "Optimizer (fixed values)")
@@ -251,8 +252,8 @@ class SweepView(AnalysisView):
                                   self.diverged_marks, self.best_line, self.best_mark, self.best_text)):
             item.setZValue(z)
             cp.addItem(item)
-        self.final_curve.sigPointsClicked.connect(lambda _it, pts, _ev: self._clicked_point(pts, False))
-        self.diverged_marks.sigPointsClicked.connect(lambda _it, pts, _ev: self._clicked_point(pts, True))
+        self.final_curve.sigPointsClicked.connect(lambda _it, pts, _ev: self._clicked_point(pts))
+        self.diverged_marks.sigPointsClicked.connect(lambda _it, pts, _ev: self._clicked_point(pts))
 
         # ---- the heat map ----------------------------------------------------------------
         self.heat_plot = pg.PlotWidget()
@@ -316,7 +317,6 @@ class SweepView(AnalysisView):
         self.seeds.valueChanged.connect(lambda _v: self._on_settings())
         document.scenarioChanged.connect(self._on_scenario)
         document.selectionChanged.connect(lambda _i: self._on_scenario())
-        self.setToolTip("")
         self._apply_mode()
         self.set_theme(self.theme)
 
@@ -650,7 +650,7 @@ class SweepView(AnalysisView):
         if bi is not None:
             self.add_run_at(bi[1], bi[0])
 
-    def _clicked_point(self, points, diverged: bool) -> None:
+    def _clicked_point(self, points) -> None:
         r = self.result
         if r is None or not len(points):
             return
