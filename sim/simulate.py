@@ -295,6 +295,9 @@ def _sweepable(name: str) -> str:
     return name
 
 
+CHUNK = 8192  # particles per kernel call between progress reports (32 blocks: both cores busy)
+
+
 def _chunks(total: int, parts: int) -> list[tuple[int, int]]:
     parts = max(1, min(parts, total))
     edges = np.linspace(0, total, parts + 1).round().astype(int)
@@ -392,18 +395,21 @@ def sweep(surface: Surface, config: OptimizerConfig, name: str, values, steps: i
     grid = [[_with_values(config, {name: v} if name2 is None else {name: v, name2: vals2[i2]})
              for v in vals] for i2 in range(n2)]
     shape = (n2, vals.size, seed_arr.size)
-    final = np.empty(shape)
-    best = np.empty(shape)
-    div = np.empty(shape, np.int64)
-    per_row = vals.size * seed_arr.size
-    for i2 in range(n2):
-        configs = [c for c in grid[i2] for _ in range(seed_arr.size)]
-        res = simulate_batch(surface, configs, start, steps, seeds=np.tile(seed_arr, vals.size),
+    # Every run in [i2, i, seed] order, simulated in chunks between progress reports.
+    configs = [c for row in grid for c in row for _ in range(seed_arr.size)]
+    all_seeds = np.tile(seed_arr, n2 * vals.size)
+    total = len(configs)
+    final = np.empty(total)
+    best = np.empty(total)
+    div = np.empty(total, np.int64)
+    for lo, hi in _chunks(total, math.ceil(total / CHUNK)):
+        res = simulate_batch(surface, configs[lo:hi], start, steps, seeds=all_seeds[lo:hi],
                              track_best=True)
-        final[i2] = res.final_cost.reshape(vals.size, seed_arr.size)
-        best[i2] = res.best_cost.reshape(vals.size, seed_arr.size)
-        div[i2] = res.diverged_at.reshape(vals.size, seed_arr.size)
-        _report(progress, (i2 + 1) * per_row, n2 * per_row)
+        final[lo:hi] = res.final_cost
+        best[lo:hi] = res.best_cost
+        div[lo:hi] = res.diverged_at
+        _report(progress, hi, total)
+    final, best, div = final.reshape(shape), best.reshape(shape), div.reshape(shape)
     return SweepResult(name, vals, name2, vals2, seed_arr, final, best, div, config, start, steps)
 
 
@@ -499,7 +505,7 @@ def basins(surface: Surface, config: OptimizerConfig, grid: int = 256, steps: in
     div = np.empty(P, bool)
     settled = np.empty(P, np.int64)
     # Chunks of rows: a progress report and a chance to cancel between them.
-    for lo, hi in _chunks(P, 1 if P <= 65536 else 16):
+    for lo, hi in _chunks(P, math.ceil(P / CHUNK)):
         res = simulate_batch(surface, config, starts[lo:hi], steps,
                              seeds=seed + np.arange(lo, hi, dtype=np.int64), settle_tol=tol)
         final[lo:hi] = res.final_theta
@@ -550,7 +556,7 @@ MAX_RESTARTS = 100_000
 
 def restarts(surface: Surface, config: OptimizerConfig, k: int = 50, steps: int = 1000,
              seed: int = 0, box=None, radius: float | None = None,
-             every: int | None = None) -> RestartsResult:
+             every: int | None = None, progress: Progress = None) -> RestartsResult:
     """Run `config` from `k` starts drawn uniformly in `box` (default: the view box) with
     the random generator seeded by `seed`; keep every `every`-th step for drawing."""
     steps = _check_steps(steps)
@@ -563,13 +569,20 @@ def restarts(surface: Surface, config: OptimizerConfig, k: int = 50, steps: int 
     starts = np.column_stack([rng.uniform(box[0], box[1], int(k)), rng.uniform(box[2], box[3], int(k))])
     if every is None:
         every = max(1, steps // 500)
-    res = simulate_batch(surface, config, starts, steps, seeds=seed + np.arange(int(k), dtype=np.int64),
-                         every=every)
-    labels = label_minima(surface, res.final_theta, res.diverged, radius)
+    parts = []
+    for lo, hi in _chunks(int(k), math.ceil(k / CHUNK)):
+        parts.append(simulate_batch(surface, config, starts[lo:hi], steps,
+                                    seeds=seed + np.arange(lo, hi, dtype=np.int64), every=every))
+        _report(progress, hi, int(k))
+    final = np.concatenate([r.final_theta for r in parts])
+    cost = np.concatenate([r.final_cost for r in parts])
+    div = np.concatenate([r.diverged_at for r in parts])
+    theta = np.concatenate([r.theta for r in parts], axis=1)
+    labels = label_minima(surface, final, div >= 0, radius)
     mins = np.array([[m.x, m.y] for m in surface.minima]).reshape(-1, 2)
     glob = tuple(i for i, m in enumerate(surface.minima) if m.kind == "global")
-    return RestartsResult(starts, res.final_theta, res.final_cost, res.diverged_at, labels,
-                          res.record_steps, res.theta, mins, glob, config.validated(), steps, seed)
+    return RestartsResult(starts, final, cost, div, labels, parts[0].record_steps, theta, mins, glob,
+                          config.validated(), steps, seed)
 
 
 @dataclass(frozen=True, eq=False)

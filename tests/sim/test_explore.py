@@ -101,10 +101,15 @@ def test_progress_can_cancel_a_sweep():
         seen.append((done, total))
         return False
 
+    # 2 × 2 settings × 3,000 seeds = 12,000 runs: two chunks, cancelled after the first.
     with pytest.raises(Cancelled):
-        sweep(s, OptimizerConfig("momentum"), "lr", [0.1, 0.2], 10, name2="momentum",
-              values2=[0, 0.5], progress=progress)
-    assert seen == [(2, 4)]
+        sweep(s, OptimizerConfig("momentum"), "lr", [0.1, 0.2], 5, name2="momentum",
+              values2=[0, 0.5], seeds=range(3000), progress=progress)
+    assert seen == [(6000, 12000)]
+    done = []
+    sweep(s, OptimizerConfig("momentum"), "lr", [0.1, 0.2], 5, seeds=range(3000),
+          progress=lambda d, t: done.append((d, t)) is None)
+    assert done == [(6000, 6000)]
 
 
 # ---- basins ------------------------------------------------------------------------------
@@ -275,3 +280,13 @@ def test_ziggurat_noise_is_standard_normal():
     tail = np.mean(np.abs(xi) > 3.442619855899)  # beyond the ziggurat's base strip
     assert abs(tail - math.erfc(3.442619855899 / math.sqrt(2))) < 5 * math.sqrt(5.8e-4 / n)
     assert abs(np.mean(xi ** 4) - 3.0) < 0.05
+
+
+def test_restarts_report_progress_and_cancel():
+    s = make_surface("two_minima")
+    seen = []
+    r = restarts(s, OptimizerConfig("gd", lr=0.01), k=9000, steps=5, every=5,
+                 progress=lambda d, t: seen.append((d, t)) is None)
+    assert seen == [(4500, 9000), (9000, 9000)] and r.theta.shape == (2, 9000, 2)
+    with pytest.raises(Cancelled):
+        restarts(s, OptimizerConfig("gd", lr=0.01), k=9000, steps=5, progress=lambda d, t: False)
