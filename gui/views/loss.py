@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QGraphicsItem, QTabWidget
 from gui.document import Document
 from gui.theme import LIGHT, Theme, style_plot
 from gui.view_options import ViewOptions
+from gui.views.axes import LogAxis
 from gui.views.drawing import set_curve
 
 FLOOR = 1e-14  # log axes: values are clipped here, never log(0)
@@ -35,7 +36,7 @@ class _SeriesPlot(pg.PlotWidget):
     """One plot with a curve per run, a marker per run and a cursor line."""
 
     def __init__(self, ylabel: str, parent=None) -> None:
-        super().__init__(parent=parent)
+        super().__init__(parent=parent, axisItems={"left": LogAxis("left")})
         plot = self.getPlotItem()
         plot.setMenuEnabled(False)
         plot.hideButtons()
