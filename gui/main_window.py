@@ -28,6 +28,7 @@ from gui.status import StatusBar
 from gui.theme import THEMES, apply_qt_palette
 from gui.view_options import TITLES, ViewOptions
 from gui.views.contour import ContourView
+from gui.views.grid import CompareView
 from gui.views.loss import LossView
 from gui.workers import KernelWarmup
 from sim.scenario import Scenario, ScenarioError, from_dict, to_dict
@@ -92,6 +93,9 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["loss"]], [250], Qt.Vertical)
         self.setStatusBar(StatusBar(self.document, self))
         self._build_menus()
+        self.compare = CompareView(self.document, self.options)  # computes nothing until shown
+        self.add_view_tab(self.compare, "Compare", "small multiples: one contour panel per run, or per "
+                          "value of one hyperparameter of the selected run, on one cursor")
         self.sweep_tab = install_sweep(self)  # Analyze tabs: built and computed when first shown
         self.basins_tab = install_basins(self)
         self.restarts_tab = install_restarts(self)

@@ -35,6 +35,43 @@ GRID_POINTS = 240  # background resolution along the longer side of the visible 
 PICK_PIXELS = 10.0  # how close a press must be to a start marker to drag it
 
 
+class Background:
+    """The surface over a box as the contour view draws it: log-cost image, its colour
+    levels and rectangle, and log-spaced level sets. Computed once, applied to any number
+    of image and isoline items (the comparison grid shares one between its panels)."""
+
+    def __init__(self, img: np.ndarray, levels: tuple[float, float], rect: QRectF,
+                 iso: tuple[np.ndarray, np.ndarray]) -> None:
+        self.img, self.levels, self.rect, self.iso = img, levels, rect, iso
+
+    @classmethod
+    def of(cls, surface, box: tuple[float, float, float, float], points: int = GRID_POINTS,
+           count: int = 18) -> "Background | None":
+        """The background of `surface` over `box` on a grid of `points` along the longer
+        side, with `count` level sets; None for an empty box."""
+        x0, x1, y0, y1 = box
+        w, h = x1 - x0, y1 - y0
+        if not (w > 0 and h > 0):
+            return None
+        nx = points if w >= h else max(16, int(points * w / h))
+        ny = points if h >= w else max(16, int(points * h / w))
+        xs = np.linspace(x0, x1, nx)
+        ys = np.linspace(y0, y1, ny)
+        z = surface.grid(xs, ys)
+        levels, base, floor = log_levels(z, surface.lowest_cost, count=count)
+        img = log_image(z, base, floor)
+        lo, hi = float(np.log10(floor)), float(np.percentile(img, 99.0))
+        dx, dy = xs[1] - xs[0], ys[1] - ys[0]
+        rect = QRectF(x0 - dx / 2, y0 - dy / 2, w + dx, h + dy)
+        return cls(img, (lo, max(hi, lo + 1e-9)), rect, isoline_segments(z, xs, ys, levels))
+
+    def apply(self, image: pg.ImageItem, isolines: pg.PlotDataItem) -> None:
+        image.setImage(self.img, autoLevels=False)
+        image.setLevels(self.levels)
+        image.setRect(self.rect)
+        isolines.setData(*self.iso)
+
+
 class ContourViewBox(pg.ViewBox):
     """A ViewBox that reports left clicks and lets start markers be dragged."""
 
@@ -389,24 +426,11 @@ class ContourView(pg.PlotWidget):
         if s is None:
             return
         self._bg_timer.stop()
-        x0, x1, y0, y1 = box = self.visible_box()
-        w, h = x1 - x0, y1 - y0
-        if not (w > 0 and h > 0):
+        box = self.visible_box()
+        bg = Background.of(s, box)
+        if bg is None:
             return
-        nx = GRID_POINTS if w >= h else max(16, int(GRID_POINTS * w / h))
-        ny = GRID_POINTS if h >= w else max(16, int(GRID_POINTS * h / w))
-        xs = np.linspace(x0, x1, nx)
-        ys = np.linspace(y0, y1, ny)
-        z = s.grid(xs, ys)
-        known = s.lowest_cost
-        levels, base, floor = log_levels(z, known, count=18)
-        img = log_image(z, base, floor)
-        self.image.setImage(img, autoLevels=False)
-        lo, hi = float(np.log10(floor)), float(np.percentile(img, 99.0))
-        self.image.setLevels((lo, max(hi, lo + 1e-9)))
-        dx, dy = xs[1] - xs[0], ys[1] - ys[0]
-        self.image.setRect(QRectF(x0 - dx / 2, y0 - dy / 2, w + dx, h + dy))
-        self.isolines.setData(*isoline_segments(z, xs, ys, levels))
+        bg.apply(self.image, self.isolines)
         self._box = box
         self._draw_field()
 
@@ -516,8 +540,22 @@ class ContourView(pg.PlotWidget):
         self._keep_cache[i] = (traj, cell, keep, keep_avg)
         return keep, keep_avg
 
+    def hideEvent(self, ev) -> None:  # noqa: N802
+        # Another tab is in front: playback must not pay for trails nobody sees. (A view that
+        # was never shown, as the exporter's, is never hidden, so it always draws.)
+        super().hideEvent(ev)
+        self._hidden = True
+
+    def showEvent(self, ev) -> None:  # noqa: N802
+        super().showEvent(ev)
+        if getattr(self, "_hidden", False):
+            self._hidden = False
+            self.redraw_runs()
+
     def redraw_runs(self, *_args) -> None:
         """Every run up to the cursor: slices of the precomputed arrays, no new items."""
+        if getattr(self, "_hidden", False):
+            return  # drawn when shown again
         doc, opt = self._doc, self._opt
         t = doc.cursor
         runs, results = doc.scenario.runs, doc.results
