@@ -174,7 +174,7 @@ class Document(QObject):
             memo[key] = hit
             results.append(hit[0])
             cloud, err = None, hit[1]
-            if r.particles > 1 and hit[0] is not None:
+            if r.is_cloud and hit[0] is not None:
                 ckey = (*key, r.particles, r.jitter)
                 chit = cloud_memo.get(ckey) or prev_clouds.get(ckey)
                 if chit is None:

@@ -71,7 +71,7 @@ class Run:
     @property
     def full_title(self) -> str:
         """The title, with "×P" for a cloud of P particles (legends, the runs table)."""
-        return f"{self.title} ×{self.particles}" if self.particles > 1 else self.title
+        return f"{self.title} ×{self.particles}" if self.is_cloud else self.title
 
 
 @dataclass(frozen=True)

@@ -502,11 +502,11 @@ class ContourView(pg.PlotWidget):
                 # Width-1 pens take Qt's fast cosmetic stroker: six 5,000-point trails at 60 fps.
                 width = self._trail_width or (2.0 if selected else 1.0)
                 trail_color = QColor(run.color)
-                if run.particles > 1:
+                if run.is_cloud:
                     # The representative path stays behind its cloud: paler, but opaque and
                     # 1 px wide. A translucent or wide pen on a noisy, self-crossing path takes
                     # Qt's slow stroker (7 ms a frame for 1,000 steps, a third of the budget).
-                    trail_color = _mix(trail_color, QColor(self._theme.background), 0.45)
+                    trail_color = _mix(trail_color, QColor(self._theme.background), 0.6)
                     width = self._trail_width or 1.0
                 items.trail.setPen(pg.mkPen(trail_color, width=width))
                 items.avg.setPen(pg.mkPen(run.color, width=1.0, style=Qt.DashLine))
@@ -516,10 +516,12 @@ class ContourView(pg.PlotWidget):
                     item.setVisible(run.visible)
                 cloud = items.cloud
                 cloud.dots.set_color(run.color, particle_alpha(run.particles))
-                # θ̃ particles: the run's colour darkened, so they read as a second layer.
-                cloud.avg_dots.set_color(QColor(run.color).darker(170).name(), particle_alpha(run.particles))
-                # 1σ solid, 2σ dashed, a shade darker than the dots so they read on top of them.
-                line = QColor(run.color).darker(135)
+                # θ̃ particles and the ellipses: the run's colour pushed away from the background
+                # (darker on light, lighter on dark), so they read on top of the dots.
+                toward = QColor("#000000" if self._theme.name == "light" else "#ffffff")
+                cloud.avg_dots.set_color(_mix(QColor(run.color), toward, 0.45).name(),
+                                         particle_alpha(run.particles))
+                line = _mix(QColor(run.color), toward, 0.25)
                 for e, k in zip(cloud.ellipses, SIGMA_LEVELS):
                     e.setPen(pg.mkPen(line, width=2.2 if k == 1 else 1.6,
                                       style=Qt.SolidLine if k == 1 else Qt.DashLine))
@@ -575,7 +577,7 @@ class ContourView(pg.PlotWidget):
                     set_curve(item)
                 items.cloud.clear()
                 continue
-            cloud = doc.cloud_of(i) if run.particles > 1 else None
+            cloud = doc.cloud_of(i) if run.is_cloud else None
             if cloud is None:
                 items.cloud.clear()
             else:

@@ -184,7 +184,7 @@ class LossView(QTabWidget):
             p.series = []
         for i, run in enumerate(runs):
             traj = results[i] if i < len(results) else None
-            cloud = doc.cloud_of(i) if run.particles > 1 else None
+            cloud = doc.cloud_of(i) if run.is_cloud else None
             width = 2.0 if i == doc.selected else 1.0
             pen = pg.mkPen(run.color, width=width)
             dash = pg.mkPen(run.color, width=1.3, style=Qt.DashLine)
