@@ -345,6 +345,71 @@ def test_a_short_stack_gives_nan_not_a_crash():
     assert all(math.isnan(v) for v in r)
 
 
+def _assert_same_bits(a, b):
+    """Equal to the last bit (so 0.0 is not -0.0), with nan exactly where the other has nan.
+
+    A nan's sign and payload are not compared: LLVM does not keep them, and nothing reads them.
+    """
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    ok = ~np.isnan(a)
+    np.testing.assert_array_equal(a[ok].view(np.int64), b[ok].view(np.int64))
+
+
+def _point_machine(kp, x, y):
+    """The six fields at each point by the one-point machine: an array (6, n)."""
+    stack = np.empty(vm.stack_size(kp))
+    return np.array([vm.custom_eval(kp, a, b, stack) + vm.custom_hess(kp, a, b, stack)
+                     for a, b in zip(x, y)]).T
+
+
+# Domain edges and special values: the block machine's branches (log, sqrt, sign, ...)
+# must pick per point exactly what the one-point machine picks.
+_EDGES = [(0.0, 0.0), (-0.0, 1.0), (1.0, -0.0), (-1.0, -2.0), (np.nan, 0.5), (0.5, np.inf),
+          (-np.inf, 1.0), (800.0, -800.0), (1e-300, -1e-300)]
+
+
+@pytest.mark.parametrize("text", VARIED + ["log(x) + sqrt(y)", "sign(x)*abs(y) + x^y",
+                                           "1/x - log(x*y)^2", "softplus(1000*x) - sigmoid(-900*y)"])
+def test_block_machine_equals_the_point_machine(text, rng):
+    kp = compile_expression(text).kparams
+    x, y = _points(rng, n=203)  # not a multiple of any vector width: remainder loops run too
+    x[:len(_EDGES)], y[:len(_EDGES)] = np.array(_EDGES).T
+    want = _point_machine(kp, x, y)
+    n = x.size
+    got = np.full((6, n + 3), 7.0)  # the 3 columns past n must stay untouched
+    S = np.empty((vm.stack_size(kp), n))
+    first = 0
+    for rows in (got[:3], got[3:]):
+        vm.run3_block(kp, first, x, y, rows[0], rows[1], rows[2], n, S)
+        first += 3
+    _assert_same_bits(got[:, :n], want)
+    assert np.all(got[:, n:] == 7.0)
+    # The kernels' path: evaluate mode of the step loop, one block of all the points.
+    e = custom_surface(text).evaluate(x, y)
+    _assert_same_bits([e[k] for k in FIELDS], want)
+
+
+def test_block_machine_with_a_short_scratch_gives_nan():
+    kp = compile_expression(ROSENBROCK).kparams
+    x = np.array([0.5, 1.0])
+    for S in (np.empty((vm.stack_size(kp) - 1, 2)), np.empty((vm.stack_size(kp), 1))):
+        r = np.zeros((3, 2))
+        vm.run3_block(kp, 0, x, x, r[0], r[1], r[2], 2, S)
+        assert np.all(np.isnan(r))
+
+
+def test_a_batch_step_uses_the_point_machine_gradient(rng):
+    # 600 particles: blocks of 256, 256 and 88 of the parallel batch kernel.
+    text = "sin(3*x)*cos(2*y) + 0.1*(x**2+y**2)"
+    x, y = _points(rng, n=600)
+    res = simulate_batch(custom_surface(text), OptimizerConfig("gd", lr=0.01),
+                         np.column_stack([x, y]), 1)
+    g = _point_machine(compile_expression(text).kparams, x, y)
+    _assert_same_bits(res.final_theta, np.column_stack([x - 0.01 * g[1], y - 0.01 * g[2]]))
+
+
 @pytest.mark.parametrize("text, x, y, want", [
     ("log(x)", -1.0, 0.0, "nan"),
     ("log(x)", 0.0, 0.0, "-inf"),
