@@ -72,6 +72,8 @@ def sweepable(cfg: OptimizerConfig) -> list[str]:
 
 
 def _fmt(name: str, v) -> str:
+    if name == "batch_size" and not v:
+        return "N"  # B = 0 is the full batch of N examples
     return str(int(v)) if HYPERPARAMS[name].kind == "int" else f"{float(v):.3g}"
 
 
@@ -462,21 +464,22 @@ class CompareView(QWidget):
             self.note.setText(str(e))
             return []
         self.note.setText(f"{base.title}: {len(configs)} values of {SYMBOLS.get(name, name)}")
-        if self._memo_surface is not s:
-            self._memo, self._memo_surface = {}, s
+        previous = self._memo if self._memo_surface is s else {}
+        memo: dict[tuple, tuple[Trajectory | None, str | None]] = {}  # only what is shown
         start = doc.start_of(doc.selected)
         out = []
         titles = differing_titles(configs)
         for k, (cfg, title) in enumerate(zip(configs, titles)):
             key = (cfg, start, base.seed, sc.steps)
-            hit = self._memo.get(key)
+            hit = memo.get(key) or previous.get(key)
             if hit is None:
                 try:
                     hit = (simulate(s, cfg, start, sc.steps, base.seed), None)
                 except ValueError as e:
                     hit = (None, str(e))
-                self._memo[key] = hit
+            memo[key] = hit
             out.append(Entry(title, PALETTE[k % len(PALETTE)], hit[0], start, hit[1]))
+        self._memo, self._memo_surface = memo, s
         return out
 
     @staticmethod

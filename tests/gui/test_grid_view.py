@@ -42,8 +42,8 @@ def test_titles_name_only_what_differs():
     assert differing_titles(mixed) == ["gd α=0.001", "momentum α=0.001", "adam α=0.05"]
     mom = [OptimizerConfig("momentum", lr=1e-3, momentum=m) for m in (0.5, 0.9)]
     assert differing_titles(mom) == ["μ=0.5", "μ=0.9"]
-    batches = [OptimizerConfig("gd", lr=0.1, batch_size=b, noise=1.0) for b in (1, 10)]
-    assert differing_titles(batches) == ["B=1", "B=10"]
+    batches = [OptimizerConfig("gd", lr=0.1, batch_size=b, noise=1.0) for b in (1, 10, 0)]
+    assert differing_titles(batches) == ["B=1", "B=10", "B=N"]
     # alike configs: the runs' seeds tell them apart, then their titles
     same = [OptimizerConfig("gd")] * 2
     runs = [Run(same[0], "a", seed=0), Run(same[0], "b", seed=1)]
