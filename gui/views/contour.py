@@ -507,7 +507,7 @@ class ContourView(pg.PlotWidget):
                     # 1 px wide. A translucent or wide pen on a noisy, self-crossing path takes
                     # Qt's slow stroker (7 ms a frame for 1,000 steps, a third of the budget).
                     trail_color = _mix(trail_color, QColor(self._theme.background), 0.6)
-                    width = self._trail_width or 1.0
+                    width = 1.0 if self._trail_width is None else max(1.0, 0.5 * self._trail_width)
                 items.trail.setPen(pg.mkPen(trail_color, width=width))
                 items.avg.setPen(pg.mkPen(run.color, width=1.0, style=Qt.DashLine))
                 items.vel.setPen(pg.mkPen(run.color, width=2.0))

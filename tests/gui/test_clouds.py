@@ -150,3 +150,22 @@ def test_cloud_preset_teaches_batch_size(window):
     doc = window.document
     spread = [float(np.trace(doc.cloud_of(i).cov[-1])) for i in range(3)]
     assert spread[0] > 5 * spread[1] > 25 * spread[2]
+
+
+def test_exported_frames_show_the_cloud(qtbot):
+    """The exporter draws with the same views: a cloud covers many more pixels in its colour."""
+    from gui.export import ExportSettings, FrameRenderer
+
+    def magenta_pixels(particles: int) -> int:
+        cfg = OptimizerConfig("gd", lr=0.1, noise=2.0, batch_size=1)
+        run = Run(cfg, "cloud", (-2.5, 1.5), 0, "#ff00ff", True, particles)
+        sc = Scenario("quadratic", {"kappa": 4.0, "angle": 0.0}, (run,), 200, 0, "export")
+        r = FrameRenderer(sc, ExportSettings(width=480, height=360, legend=False, title=False))
+        try:
+            rgb = r.frame(200).astype(int)
+        finally:
+            r.close()
+        # magenta-ish: red and blue well above green, whatever the background under it
+        return int(((rgb[..., 0] - rgb[..., 1] > 40) & (rgb[..., 2] - rgb[..., 1] > 40)).sum())
+
+    assert magenta_pixels(3000) > magenta_pixels(1) + 500
