@@ -10,13 +10,12 @@ programs: cost, ∂E/∂x, ∂E/∂y, ∂²E/∂x², ∂²E/∂x∂y, ∂²E/∂
 Math domain errors give nan or ±inf, never an exception (DESIGN.md principle 5: the step
 loop turns a non-finite step into recorded divergence).
 
-Two interpreters share these programs. `custom_eval` and `custom_hess` run them at one
-point (Newton's Hessian, single points). `run3_block` runs them for a block of points at
-once, as the step loop needs: the per-instruction dispatch is paid once per block and each
+One interpreter runs these programs: `run3_block` runs them for a block of points at once,
+as the step loop needs: the per-instruction dispatch is paid once per block and each
 instruction becomes a plain loop over the points that LLVM vectorizes (DESIGN.md, "Kernel
-shape decides speed"). Both do the same floating-point operations in the same order for
-each point, so they agree to the last bit. Few functions on purpose: each njit function
-costs compile time on an empty cache.
+shape decides speed"). `custom_eval` and `custom_hess` (Newton's Hessian, single points)
+run it on a block of one. Few functions on purpose: each njit function costs compile time
+on an empty cache.
 """
 
 from __future__ import annotations
@@ -65,121 +64,35 @@ def stack_size(prm):
 
 
 @njit(cache=True, error_model="numpy")
-def _run3(prm, first, x, y, stack):
-    """Programs first, first+1, first+2 at (x, y); nan if `stack` is too short."""
-    r0 = np.nan
-    r1 = np.nan
-    r2 = np.nan
-    if stack.shape[0] < prm[0]:
-        return r0, r1, r2
-    for k in range(first, first + 3):
-        j = int(prm[1 + 2 * k])
-        end = j + 2 * int(prm[2 + 2 * k])
-        sp = 0
-        while j < end:
-            op = int(prm[j])
-            if op < FIRST_UNARY:
-                if op == PUSH:
-                    stack[sp] = prm[j + 1]
-                    sp += 1
-                elif op == VAR_X:
-                    stack[sp] = x
-                    sp += 1
-                elif op == VAR_Y:
-                    stack[sp] = y
-                    sp += 1
-                else:
-                    sp -= 1
-                    b = stack[sp]
-                    a = stack[sp - 1]
-                    if op == ADD:
-                        a = a + b
-                    elif op == SUB:
-                        a = a - b
-                    elif op == MUL:
-                        a = a * b
-                    elif op == DIV:
-                        a = a / b
-                    else:
-                        a = a ** b
-                    stack[sp - 1] = a
-            else:
-                a = stack[sp - 1]
-                if op == NEG:
-                    a = -a
-                elif op == SQR:
-                    a = a * a
-                elif op == SIN:
-                    a = math.sin(a)
-                elif op == COS:
-                    a = math.cos(a)
-                elif op == TAN:
-                    a = math.tan(a)
-                elif op == EXP:
-                    a = math.exp(a)
-                elif op == LOG:
-                    # Guarded rather than trusting libm: log(0) = -inf, log(<0) = nan.
-                    if a > 0.0:
-                        a = math.log(a)
-                    elif a == 0.0:
-                        a = -np.inf
-                    else:
-                        a = np.nan
-                elif op == SQRT:
-                    a = math.sqrt(a) if a >= 0.0 else np.nan
-                elif op == ABS:
-                    a = abs(a)
-                elif op == TANH:
-                    a = math.tanh(a)
-                elif op == SINH:
-                    a = math.sinh(a)
-                elif op == COSH:
-                    a = math.cosh(a)
-                elif op == ATAN:
-                    a = math.atan(a)
-                elif op == SIGMOID:
-                    # Both branches keep exp's argument <= 0: no overflow for large |a|.
-                    if a >= 0.0:
-                        a = 1.0 / (1.0 + math.exp(-a))
-                    else:
-                        t = math.exp(a)
-                        a = t / (1.0 + t)
-                elif op == SOFTPLUS:
-                    a = max(a, 0.0) + math.log1p(math.exp(-abs(a)))
-                elif op == SIGN:
-                    if a > 0.0:
-                        a = 1.0
-                    elif a < 0.0:
-                        a = -1.0
-                    elif a == 0.0:
-                        a = 0.0
-                else:
-                    a = np.nan
-                stack[sp - 1] = a
-            j += 2
-        if k == first:
-            r0 = stack[0]
-        elif k == first + 1:
-            r1 = stack[0]
-        else:
-            r2 = stack[0]
-    return r0, r1, r2
+def _at_point(prm, first, x, y, S):
+    """Programs first..first+2 at one point: the block machine on a block of one, so the
+    two can never disagree and one interpreter is compiled (`S`: a (depth, 1) stack; the
+    arrays have the block call's types, so no second specialization either)."""
+    xs = np.empty(1)
+    ys = np.empty(1)
+    xs[0] = x
+    ys[0] = y
+    r0 = np.empty(1)
+    r1 = np.empty(1)
+    r2 = np.empty(1)
+    run3_block(prm, first, xs, ys, r0, r1, r2, 1, S)
+    return r0[0], r1[0], r2[0]
 
 
 # The program number is passed as a computed (non-literal) int: a literal 0 and 3 would
-# compile _run3 twice, and it is most of this module's compile time.
+# compile _at_point twice.
 
 
 @njit(cache=True, error_model="numpy")
-def custom_eval(prm, x, y, stack):
-    """(cost, gx, gy) of the custom surface `prm` at (x, y)."""
-    return _run3(prm, stack.shape[0] * 0, x, y, stack)
+def custom_eval(prm, x, y, S):
+    """(cost, gx, gy) of the custom surface `prm` at (x, y); S: a (stack_size, 1) scratch."""
+    return _at_point(prm, S.shape[0] * 0, x, y, S)
 
 
 @njit(cache=True, error_model="numpy")
-def custom_hess(prm, x, y, stack):
-    """(hxx, hxy, hyy) of the custom surface `prm` at (x, y)."""
-    return _run3(prm, stack.shape[0] * 0 + 3, x, y, stack)
+def custom_hess(prm, x, y, S):
+    """(hxx, hxy, hyy) of the custom surface `prm` at (x, y); S: a (stack_size, 1) scratch."""
+    return _at_point(prm, S.shape[0] * 0 + 3, x, y, S)
 
 
 @njit(cache=True, error_model="numpy")
@@ -188,7 +101,7 @@ def run3_block(prm, first, xs, ys, r0, r1, r2, n, S):
 
     `S` is the scratch stack, one row per level: at least `stack_size(prm)` rows of at least
     n columns (the results are nan if it is smaller). Each instruction is one loop over the
-    points; per point the operations are those of `_run3`, so the results are identical.
+    points.
     """
     if S.shape[0] < prm[0] or S.shape[1] < n:
         for i in range(n):

@@ -380,7 +380,7 @@ def _hess_point(code, prm, X, T, x, y, mark, i, use_mark):
         x2 = x * x
         return 8.0 - 25.2 * x2 + 10.0 * x2 * x2, 1.0, -8.0 + 48.0 * y * y
     if code == CUSTOM:
-        return custom_hess(prm, x, y, np.empty(stack_size(prm)))
+        return custom_hess(prm, x, y, np.empty((stack_size(prm), 1)))
     r = _data_eval(code, X, T, x, y, mark, i, use_mark)
     return r[3], r[4], r[5]
 

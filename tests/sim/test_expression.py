@@ -327,7 +327,7 @@ def test_numba_machine_matches_numpy(text, rng):
     for k, tree in zip(FIELDS, c.trees):
         _close(e[k], evaluate_tree(tree, x, y), 1e-12)
     # The machine called directly, as the kernels do.
-    stack = np.empty(vm.stack_size(c.kparams))
+    stack = np.empty((vm.stack_size(c.kparams), 1))
     r = vm.custom_eval(c.kparams, x[0], y[0], stack) + vm.custom_hess(c.kparams, x[0], y[0], stack)
     np.testing.assert_array_equal(r, [e[k][0] for k in FIELDS])
     # Contour grids go through the same machine.
@@ -341,7 +341,7 @@ def test_numba_machine_matches_numpy(text, rng):
 def test_a_short_stack_gives_nan_not_a_crash():
     kp = compile_expression(ROSENBROCK).kparams
     assert vm.stack_size(kp) > 1
-    r = vm.custom_eval(kp, 0.5, 0.5, np.empty(1))
+    r = vm.custom_eval(kp, 0.5, 0.5, np.empty((1, 1)))
     assert all(math.isnan(v) for v in r)
 
 
@@ -359,7 +359,7 @@ def _assert_same_bits(a, b):
 
 def _point_machine(kp, x, y):
     """The six fields at each point by the one-point machine: an array (6, n)."""
-    stack = np.empty(vm.stack_size(kp))
+    stack = np.empty((vm.stack_size(kp), 1))
     return np.array([vm.custom_eval(kp, a, b, stack) + vm.custom_hess(kp, a, b, stack)
                      for a, b in zip(x, y)]).T
 
