@@ -590,7 +590,8 @@ class Cloud:
     """An ensemble of P particles of one stochastic run, kept every `every` steps.
 
     theta (R, P, 2) and cost (R, P) are float32 (for drawing); mean (R, 2), cov (R, 2, 2)
-    and the cost statistics are over the particles alive at each recorded step.
+    and mean_cost are over the particles alive at each recorded step, the 10th/90th cost
+    percentiles (cost_lo, cost_hi) over the alive ones among the first 2,000.
     """
 
     record_steps: np.ndarray
@@ -612,7 +613,50 @@ class Cloud:
                            self.record_steps.size - 1))
 
 
+def _cloud_statistics(th: np.ndarray, cost: np.ndarray, rs: np.ndarray, diverged_at: np.ndarray):
+    """Mean, covariance, mean cost and the 10th/90th cost percentiles per recorded step, over
+    the particles alive then (all of them once every one has diverged: no NaN)."""
+    R, P = cost.shape
+    alive = (diverged_at[None, :] < 0) | (rs[:, None] < diverged_at[None, :])
+    alive[~alive.any(axis=1)] = True
+    everyone = bool(alive.all())
+    w = None if everyone else alive.astype(np.float64)
+    n = np.full(R, float(P)) if everyone else w.sum(axis=1)
+
+    def avg(a):  # mean over alive particles, accumulated in float64
+        return (a.sum(axis=1, dtype=np.float64) if w is None else np.einsum("rp,rp->r", w, a)) / n
+
+    x, y = th[..., 0], th[..., 1]
+    mx, my = avg(x), avg(y)
+    dx = x - mx[:, None]  # float64: the deviations are taken in double precision
+    dy = y - my[:, None]
+    if w is not None:
+        dx *= w
+        dy *= w
+    cxx = np.einsum("rp,rp->r", dx, dx) / n
+    cxy = np.einsum("rp,rp->r", dx, dy) / n
+    cyy = np.einsum("rp,rp->r", dy, dy) / n
+    mean = np.column_stack([mx, my])
+    cov = np.stack([np.column_stack([cxx, cxy]), np.column_stack([cxy, cyy])], axis=1)
+    mean_cost = avg(cost)
+    # The band's percentiles come from the first BAND_SAMPLE particles: they are exchangeable
+    # (same rule, independent seeds), and sorting 2,000 instead of 10,000 per step saves most
+    # of the statistics' time for a sampling error of under a percentile point.
+    k = min(P, BAND_SAMPLE)
+    if everyone:
+        lo, hi = np.percentile(cost[:, :k], [10, 90], axis=1)
+    else:
+        lo, hi = np.nanpercentile(np.where(alive[:, :k], cost[:, :k], np.nan), [10, 90], axis=1)
+        # A step at which none of the sample is alive takes the band of all alive particles.
+        empty = ~alive[:, :k].any(axis=1)
+        if empty.any():
+            c = np.where(alive[empty], cost[empty], np.nan)
+            lo[empty], hi[empty] = np.nanpercentile(c, [10, 90], axis=1)
+    return mean, cov, mean_cost, lo, hi
+
+
 MAX_PARTICLES = 100_000
+BAND_SAMPLE = 2000
 CLOUD_BUDGET = 4_000_000  # recorded particle-steps kept in memory by default
 
 
@@ -644,29 +688,7 @@ def particle_cloud(surface: Surface, config: OptimizerConfig, start=None, partic
     res = simulate_batch(surface, config, starts, steps, seeds=seeds, every=every, dtype=np.float32)
     th = res.theta
     rs = res.record_steps
-    # Statistics over the particles alive at each recorded step, as plain (R, P) sums.
-    alive = (res.diverged_at[None, :] < 0) | (rs[:, None] < res.diverged_at[None, :])
-    # Once every particle has diverged, the frozen last finite states stand in: no NaN.
-    alive[~alive.any(axis=1)] = True
-    nalive = alive.sum(axis=1)
-    xs = np.where(alive, th[..., 0], 0).astype(np.float64)
-    ys = np.where(alive, th[..., 1], 0).astype(np.float64)
-    mx = xs.sum(axis=1) / nalive
-    my = ys.sum(axis=1) / nalive
-    dx = np.where(alive, xs - mx[:, None], 0.0)
-    dy = np.where(alive, ys - my[:, None], 0.0)
-    cxx = (dx * dx).sum(axis=1) / nalive
-    cxy = (dx * dy).sum(axis=1) / nalive
-    cyy = (dy * dy).sum(axis=1) / nalive
-    mean = np.column_stack([mx, my])
-    cov = np.stack([np.column_stack([cxx, cxy]), np.column_stack([cxy, cyy])], axis=1)
-    if alive.all():
-        mean_cost = res.cost.mean(axis=1, dtype=np.float64)
-        lo, hi = np.percentile(res.cost, [10, 90], axis=1)
-    else:
-        c = np.where(alive, res.cost, np.nan)
-        mean_cost = np.nanmean(c, axis=1)
-        lo, hi = np.nanpercentile(c, [10, 90], axis=1)
+    mean, cov, mean_cost, lo, hi = _cloud_statistics(th, res.cost, rs, res.diverged_at)
     return Cloud(rs, th, res.cost, mean, cov, mean_cost, lo, hi, res.avg_theta, res.avg_cost,
                  res.diverged_at, starts)
 

@@ -290,3 +290,14 @@ def test_restarts_report_progress_and_cancel():
     assert seen == [(4500, 9000), (9000, 9000)] and r.theta.shape == (2, 9000, 2)
     with pytest.raises(Cancelled):
         restarts(s, OptimizerConfig("gd", lr=0.01), k=9000, steps=5, progress=lambda d, t: False)
+
+
+def test_cloud_band_of_a_large_cloud_comes_from_its_first_particles():
+    s = make_surface("quadratic", kappa=5.0)
+    c = particle_cloud(s, OptimizerConfig("gd", lr=0.05, noise=1.0), particles=3000, steps=40, every=20)
+    ref = np.percentile(c.cost[:, :2000], [10, 90], axis=1)
+    np.testing.assert_allclose([c.cost_lo, c.cost_hi], ref, rtol=1e-6)
+    np.testing.assert_allclose(c.mean_cost, c.cost.astype(np.float64).mean(axis=1), rtol=1e-9)
+    # The sample's band is close to the whole cloud's.
+    full = np.percentile(c.cost[-1], [10, 90])
+    np.testing.assert_allclose([c.cost_lo[-1], c.cost_hi[-1]], full, rtol=0.1)
