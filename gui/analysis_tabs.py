@@ -6,7 +6,9 @@ did without them; the view modules are imported then, too.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QVBoxLayout, QWidget
@@ -57,11 +59,43 @@ def analyze_menu(window) -> QMenu:
     return menu
 
 
-def _install(window, build: Callable[[], QWidget], title: str, tip: str, menu_text: str) -> LazyTab:
+@dataclass(frozen=True)
+class AnalysisTab:
+    """An Analyze tab: where its view class lives, the tab's title and tip, the menu entry."""
+
+    module: str
+    view: str
+    title: str
+    tip: str
+    menu_text: str
+
+
+TABS = {
+    "sweep": AnalysisTab("gui.views.sweep", "SweepView", "Sweep",
+                         "final cost against the learning rate, or a heat map over two hyperparameters "
+                         "(section 4.5, the grid search)", "Learning-rate &sweep"),
+    "basins": AnalysisTab("gui.views.basins", "BasinsView", "Basins",
+                          "which minimum each start reaches, for the chosen optimizer (Figure 1, basins of "
+                          "attraction)", "&Basins of attraction"),
+    "restarts": AnalysisTab("gui.views.restarts", "RestartsView", "Restarts",
+                            "K random starts in the view box, the best one bold (section 4.2, random restarts)",
+                            "Random &restarts"),
+}
+
+
+def install(window, name: str) -> LazyTab:
+    """The Analyze tab `name` (a key of `TABS`) and its Analyze-menu entry."""
+    spec = TABS[name]
+
+    def build() -> QWidget:
+        # The view's module is imported on first show: start-up stays as it was.
+        view_class = getattr(importlib.import_module(spec.module), spec.view)
+        return view_class(window.document, window.options)
+
     tab = LazyTab(build)
-    window.add_view_tab(tab, title, tip)
-    action = QAction(menu_text, window)
-    action.setStatusTip(tip)
+    window.add_view_tab(tab, spec.title, spec.tip)
+    action = QAction(spec.menu_text, window)
+    action.setStatusTip(spec.tip)
     action.triggered.connect(lambda _c=False: window.tabs.setCurrentWidget(tab))
     analyze_menu(window).addAction(action)
     return tab
@@ -69,38 +103,14 @@ def _install(window, build: Callable[[], QWidget], title: str, tip: str, menu_te
 
 def install_sweep(window) -> LazyTab:
     """The Sweep tab (section 4.5's grid search) and its Analyze-menu entry."""
-
-    def build() -> QWidget:
-        from gui.views.sweep import SweepView  # imported on first show: start-up stays as it was
-
-        return SweepView(window.document, window.options)
-
-    return _install(window, build, "Sweep",
-                    "final cost against the learning rate, or a heat map over two hyperparameters "
-                    "(section 4.5, the grid search)", "Learning-rate &sweep")
+    return install(window, "sweep")
 
 
 def install_basins(window) -> LazyTab:
     """The Basins tab (Figure 1) and its Analyze-menu entry."""
-
-    def build() -> QWidget:
-        from gui.views.basins import BasinsView
-
-        return BasinsView(window.document, window.options)
-
-    return _install(window, build, "Basins",
-                    "which minimum each start reaches, for the chosen optimizer (Figure 1, basins of "
-                    "attraction)", "&Basins of attraction")
+    return install(window, "basins")
 
 
 def install_restarts(window) -> LazyTab:
     """The Restarts tab (section 4.2) and its Analyze-menu entry."""
-
-    def build() -> QWidget:
-        from gui.views.restarts import RestartsView
-
-        return RestartsView(window.document, window.options)
-
-    return _install(window, build, "Restarts",
-                    "K random starts in the view box, the best one bold (section 4.2, random restarts)",
-                    "Random &restarts")
+    return install(window, "restarts")

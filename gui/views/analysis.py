@@ -1,7 +1,8 @@
 """What the analysis views (sweep, basins, restarts) share.
 
 The optimizer form each view edits its own copy of a config with, the base class that
-computes nothing until a view is shown, and the surface drawn under a map.
+computes nothing until a view is shown (and lays a view out and hooks up its job runner),
+and the surface drawn under a map.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from gui.document import Document
+from gui.jobs import JobBar, JobRunner
 from gui.panels.param_editor import ParamEditor
 from gui.panels.run_editor import tooltip
 from gui.theme import THEMES, Theme
@@ -174,7 +179,13 @@ class OptimizerForm(QGroupBox):
 
 class AnalysisView(QWidget):
     """A view that computes only while it is visible: nothing runs until the tab is first
-    shown, and changes made while it is hidden are applied when it is shown again."""
+    shown, and changes made while it is hidden are applied when it is shown again.
+
+    Results come from `runner`: at once when small or cached, else from a worker thread.
+    A view lays itself out with `_assemble` (its controls on the left; the plot, its key,
+    `summary` and `job_bar` on the right) and shows what the runner delivers through
+    `_hook_runner`.
+    """
 
     def __init__(self, document: Document, options: ViewOptions, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -182,6 +193,10 @@ class AnalysisView(QWidget):
         self._opt = options
         self._dirty = True
         self._started = False
+        self.runner = JobRunner(parent=self)
+        self.result = None
+        self._key = None  # settings of the result on screen
+        self._pending = None  # settings of the result being computed
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(0)
@@ -231,6 +246,64 @@ class AnalysisView(QWidget):
         self.surface_changed()
         self.invalidate()
 
+    def _on_settings(self) -> None:
+        """A control changed: the result is out of date (once the view has started)."""
+        if self.started:
+            self.invalidate()
+
+    # ---- layout and jobs ----------------------------------------------------------------------
+    def _assemble(self, controls: QWidget, main: QWidget, key: QLabel, *, idle: str, tip: str,
+                  busy: str) -> None:
+        """Lay the view out: `controls` in a scrolling column on the left; on the right `main`
+        (the plot) over `key`, `summary` (saying `idle` until there is a result; `tip`: what
+        the lecture says) and `job_bar`, the progress of a background job (`busy`: what it does)."""
+        self.summary = summary_label(idle)
+        self.summary.setToolTip(tip)
+        self.job_bar = JobBar(self.runner, busy)
+        scroll = QScrollArea()
+        scroll.setWidget(controls)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setFixedWidth(300)
+        right = QVBoxLayout()
+        right.setContentsMargins(0, 0, 0, 0)
+        right.setSpacing(0)
+        right.addWidget(main, 1)
+        right.addWidget(key)
+        right.addWidget(self.summary)
+        right.addWidget(self.job_bar)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(scroll)
+        lay.addLayout(right, 1)
+
+    def _hook_runner(self, failed: str, cancelled: str) -> None:
+        """Draw each result the runner delivers; when a job fails the summary says
+        "`failed`: <why>", when it is cancelled `cancelled` (see `_on_cancelled`)."""
+        self.runner.resultReady.connect(self._on_result)
+        self.runner.failed.connect(lambda msg: self.summary.setText(f"{failed}: {msg}"))
+        self.runner.cancelled.connect(lambda: self._on_cancelled(cancelled))
+
+    def _new_request(self, key) -> bool:
+        """True when the settings `key` ask for a result that is neither on screen nor being
+        computed; `key` is then the one pending."""
+        if key == self._key or (self.runner.busy and key == self._pending):
+            return False
+        self._pending = key
+        return True
+
+    def _on_result(self, key, result) -> None:
+        """The runner delivered `result` for the settings `key`: show it."""
+        self._key = key
+        self.result = result
+        self.draw()
+
+    def _on_cancelled(self, text: str) -> None:
+        """The job was cancelled: the summary says `text` (the previous result stays)."""
+        self.summary.setText(text)
+
     # ---- what subclasses provide ------------------------------------------------------------
     def start(self) -> None:
         """First show: load settings from the document."""
@@ -243,6 +316,30 @@ class AnalysisView(QWidget):
 
     def set_theme(self, theme: Theme) -> None:
         """Redraw in `theme`'s colours."""
+
+    def draw(self) -> None:
+        """Draw `result` (nothing when there is none)."""
+
+
+def controls_column() -> tuple[QWidget, QVBoxLayout]:
+    """The widget a view's controls stack in, top down, and its layout (see `_assemble`)."""
+    controls = QWidget()
+    cl = QVBoxLayout(controls)
+    cl.setContentsMargins(6, 6, 6, 6)
+    return controls, cl
+
+
+def spin_box(lo: int, hi: int, tip: str = "", value: int | None = None) -> QSpinBox:
+    """A whole-number setting from `lo` to `hi` that applies a typed value on Enter (or when
+    the box loses focus), not at every keystroke: each change may start a computation."""
+    box = QSpinBox()
+    box.setRange(lo, hi)
+    if value is not None:
+        box.setValue(value)
+    box.setKeyboardTracking(False)
+    if tip:
+        box.setToolTip(tip)
+    return box
 
 
 # ---- the surface under a map ---------------------------------------------------------------
@@ -308,6 +405,50 @@ def minima_labels(plot: pg.PlotItem, surface: Surface, theme: Theme,
     return items
 
 
+def plot_widget(square: bool = False, bottom: str = "", left: str = "") -> pg.PlotWidget:
+    """A plot without pyqtgraph's context menu and auto-range button; `square`: one unit as
+    long on both axes (a map of the parameter plane); `bottom`, `left`: axis titles."""
+    widget = pg.PlotWidget()
+    plot = widget.getPlotItem()
+    plot.setMenuEnabled(False)
+    plot.hideButtons()
+    if square:
+        plot.setAspectLocked(True)
+    if bottom:
+        plot.setLabel("bottom", bottom)
+    if left:
+        plot.setLabel("left", left)
+    return widget
+
+
+def hover_label() -> pg.TextItem:
+    """The text shown beside the point under the mouse, hidden until there is one."""
+    hover = pg.TextItem(anchor=(0, 1))
+    hover.setVisible(False)
+    return hover
+
+
+def style_hover(hover: pg.TextItem, theme: Theme) -> None:
+    hover.setColor(theme.probe)
+    hover.fill = pg.mkBrush(theme.background + "e0")
+
+
+def color_bar() -> pg.ColorBarItem:
+    """A viridis colour bar beside a plot, its levels set by the view. Its axis shows the
+    values as they are (a log₁₀ title with "(x0.001)" behind it would misread) and is as
+    wide as its tick values and title need (pyqtgraph's fixed 45 px lets "-0.065" run into
+    the title)."""
+    bar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"), interactive=False, width=14)
+    bar.axis.enableAutoSIPrefix(False)
+    bar.axis.setWidth(None)
+    return bar
+
+
+def style_color_bar(bar: pg.ColorBarItem, theme: Theme) -> None:
+    bar.axis.setPen(pg.mkPen(theme.foreground))
+    bar.axis.setTextPen(pg.mkPen(theme.foreground))
+
+
 def set_title(plot: pg.PlotItem, text: str, theme: Theme) -> None:
     """A small plot title in the theme's text colour: says what was computed with what."""
     plot.setTitle(text, color=theme.foreground, size="10pt")
@@ -321,6 +462,14 @@ def summary_label(text: str) -> QLabel:
     label.setTextFormat(Qt.RichText)
     label.setContentsMargins(8, 2, 8, 4)
     label.setMinimumHeight(2 * label.fontMetrics().lineSpacing() + 8)
+    return label
+
+
+def key_label() -> QLabel:
+    """The label under a plot that holds its key (`key_text`)."""
+    label = QLabel()
+    label.setTextFormat(Qt.RichText)
+    label.setContentsMargins(8, 2, 8, 0)
     return label
 
 

@@ -16,20 +16,10 @@ import time
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtWidgets import (
-    QComboBox,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QScrollArea,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QWidget
 
 from gui.document import Document
-from gui.jobs import JobBar, JobRunner, job_key, surface_key
+from gui.jobs import job_key, surface_key
 from gui.theme import Theme, style_plot
 from gui.view_options import ViewOptions
 from gui.views.analysis import (
@@ -37,12 +27,18 @@ from gui.views.analysis import (
     AnalysisView,
     OptimizerForm,
     cell_rect,
+    color_bar,
+    controls_column,
     fmt,
+    hover_label,
     minima_labels,
     minima_spots,
     minimum_name,
+    plot_widget,
     set_title,
-    summary_label,
+    spin_box,
+    style_color_bar,
+    style_hover,
     surface_drawing,
     view_box,
 )
@@ -76,21 +72,17 @@ def _rgba(color: str) -> tuple[int, int, int, int]:
 class BasinsView(AnalysisView):
     """A basin map of the document's surface for the view's own optimizer config."""
 
+    result: BasinMap | None
+
     def __init__(self, document: Document, options: ViewOptions, parent: QWidget | None = None) -> None:
         super().__init__(document, options, parent)
-        self.runner = JobRunner(parent=self)
-        self.result: BasinMap | None = None
-        self._key = None  # settings of the map on screen
-        self._pending = None  # settings of the map being computed
         self._live_rate = 1.5e8  # particle-steps per second; measured on every live recompute
         self.live_grid = 96
         self.live_ms: list[tuple[int, float]] = []  # (grid, ms) of the live recomputes so far
         self._iso_key = None
 
         # ---- controls --------------------------------------------------------------------
-        controls = QWidget()
-        cl = QVBoxLayout(controls)
-        cl.setContentsMargins(6, 6, 6, 6)
+        controls, cl = controls_column()
         self.form = OptimizerForm(document, "Optimizer")
         self.form.setToolTip("drag a slider: the map follows live on a coarse grid; release: the full grid")
         cl.addWidget(self.form)
@@ -102,24 +94,13 @@ class BasinsView(AnalysisView):
             self.color_by.addItem(text, key)
         self.color_by.setToolTip("colour each start by the minimum it reaches, its final cost E(θ_T) or "
                                  "the step from which it stays put")
-        self.grid = QSpinBox()
-        self.grid.setRange(16, 1024)
+        self.grid = spin_box(16, 1024, "starts per side of the view box; a grid larger than the live preview "
+                             "is computed in the background", DEFAULT_GRID)
         self.grid.setSingleStep(32)
-        self.grid.setValue(DEFAULT_GRID)
-        self.grid.setKeyboardTracking(False)
         self.grid.setSuffix(" × grid")
-        self.grid.setToolTip("starts per side of the view box; a grid larger than the live preview is "
-                             "computed in the background")
-        self.steps = QSpinBox()
-        self.steps.setRange(1, 100_000)
-        self.steps.setValue(DEFAULT_STEPS)
-        self.steps.setKeyboardTracking(False)
-        self.steps.setToolTip("steps T of every run: a start that is not at a minimum by then counts as "
-                              "reaching none")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 1_000_000)
-        self.seed.setKeyboardTracking(False)
-        self.seed.setToolTip("noise seed (start k uses seed + k); matters only with gradient noise")
+        self.steps = spin_box(1, 100_000, "steps T of every run: a start that is not at a minimum by then "
+                              "counts as reaching none", DEFAULT_STEPS)
+        self.seed = spin_box(0, 1_000_000, "noise seed (start k uses seed + k); matters only with gradient noise")
         mf.addRow("colour by", self.color_by)
         mf.addRow("grid", self.grid)
         mf.addRow("steps T", self.steps)
@@ -131,32 +112,19 @@ class BasinsView(AnalysisView):
         self.live_label.setStyleSheet("color: palette(placeholder-text);")
         cl.addWidget(self.live_label)
         cl.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(controls)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        scroll.setFixedWidth(300)
 
         # ---- the map -----------------------------------------------------------------------
-        self.plot = pg.PlotWidget()
+        self.plot = plot_widget(square=True, bottom="θ₁ of the start", left="θ₂ of the start")
         plot = self.plot.getPlotItem()
-        plot.setMenuEnabled(False)
-        plot.hideButtons()
-        plot.setAspectLocked(True)
-        plot.setLabel("bottom", "θ₁ of the start")
-        plot.setLabel("left", "θ₂ of the start")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.isolines = pg.PlotDataItem(connect="pairs", skipFiniteCheck=True)
         self.minima = pg.ScatterPlotItem(pxMode=True)
-        self.hover = pg.TextItem(anchor=(0, 1))
-        self.hover.setVisible(False)
+        self.hover = hover_label()
         for z, item in enumerate((self.image, self.isolines, self.minima, self.hover)):
             item.setZValue(z)
             plot.addItem(item, ignoreBounds=item is not self.image)
         self._names: list[pg.TextItem] = []
-        self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"),
-                                        interactive=False, width=14)
+        self.colorbar = color_bar()
         plot.layout.addItem(self.colorbar, 2, 5)
         self.colorbar.setVisible(False)
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
@@ -166,26 +134,11 @@ class BasinsView(AnalysisView):
         self.legend.setTextFormat(Qt.RichText)
         self.legend.setWordWrap(True)
         self.legend.setContentsMargins(8, 4, 8, 0)
-        self.summary = summary_label("The map is computed when this tab is shown.")
-        self.summary.setToolTip(f"Lecture: {SECTION}. A start counts as reaching a minimum when it ends "
-                                "within 1 % of the box's size of it.")
-        self.job_bar = JobBar(self.runner, "mapping basins")
-        right = QVBoxLayout()
-        right.setContentsMargins(0, 0, 0, 0)
-        right.setSpacing(0)
-        right.addWidget(self.plot, 1)
-        right.addWidget(self.legend)
-        right.addWidget(self.summary)
-        right.addWidget(self.job_bar)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(0)
-        lay.addWidget(scroll)
-        lay.addLayout(right, 1)
+        self._assemble(controls, self.plot, self.legend, idle="The map is computed when this tab is shown.",
+                       tip=f"Lecture: {SECTION}. A start counts as reaching a minimum when it ends within "
+                           "1 % of the box's size of it.", busy="mapping basins")
 
-        self.runner.resultReady.connect(self._on_result)
-        self.runner.failed.connect(lambda msg: self.summary.setText(f"Basin map failed: {msg}"))
-        self.runner.cancelled.connect(self._on_cancelled)
+        self._hook_runner("Basin map failed", "Cancelled; the previous map stays on screen.")
         self.form.changed.connect(self._on_settings)
         self.form.dragged.connect(self.preview)
         for w in (self.grid, self.steps, self.seed):
@@ -197,10 +150,6 @@ class BasinsView(AnalysisView):
     # ---- settings ----------------------------------------------------------------------------
     def start(self) -> None:
         self.form.load_selected()
-
-    def _on_settings(self) -> None:
-        if self.started:
-            self.invalidate()
 
     def _on_scenario(self) -> None:
         # A new view box (a scenario file with one) changes the map; other edits do not.
@@ -233,9 +182,8 @@ class BasinsView(AnalysisView):
             self.summary.setText(f"Cannot map basins: {e}")
             return
         key = job_key("basins", s, cfg, **kw)
-        if key == self._key or (self.runner.busy and key == self._pending):
+        if not self._new_request(key):
             return  # on screen, or being computed
-        self._pending = key
         if kw["grid"] ** 2 * kw["steps"] <= SYNC_WORK or self.runner.cached(key) is not None:
             self.runner.compute_now(key, basins, s, cfg, **kw)
             return
@@ -280,14 +228,6 @@ class BasinsView(AnalysisView):
         if sim_ms and self.form.dragging():
             self.live_label.setText(f"Live preview while dragging: {grid} × {grid} starts in {ms:.0f} ms; "
                                     f"the {self.grid.value()} × {self.grid.value()} map follows on release.")
-
-    def _on_cancelled(self) -> None:
-        self.summary.setText("Cancelled; the previous map stays on screen.")
-
-    def _on_result(self, key, result: BasinMap) -> None:
-        self._key = key
-        self.result = result
-        self.draw()
 
     # ---- drawing -----------------------------------------------------------------------------
     def _label_colors(self, n_minima: int) -> np.ndarray:
@@ -406,10 +346,8 @@ class BasinsView(AnalysisView):
         self.plot.setBackground(theme.background)
         style_plot(self.plot.getPlotItem(), theme)
         self.isolines.setPen(pg.mkPen(ISOLINES[theme.name], width=1))
-        self.hover.setColor(theme.probe)
-        self.hover.fill = pg.mkBrush(theme.background + "e0")
-        self.colorbar.axis.setPen(pg.mkPen(theme.foreground))
-        self.colorbar.axis.setTextPen(pg.mkPen(theme.foreground))
+        style_hover(self.hover, theme)
+        style_color_bar(self.colorbar, theme)
         self._iso_key = None
         self.draw()
 

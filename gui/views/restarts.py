@@ -10,20 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtWidgets import (
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QScrollArea,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QPushButton, QWidget
 
 from gui.document import Document
-from gui.jobs import JobBar, JobRunner, job_key, surface_key
+from gui.jobs import job_key, surface_key
 from gui.theme import Theme, style_plot
 from gui.view_options import ViewOptions
 from gui.views.analysis import (
@@ -31,13 +21,18 @@ from gui.views.analysis import (
     AnalysisView,
     OptimizerForm,
     cell_rect,
+    controls_column,
     fmt,
+    hover_label,
+    key_label,
     key_text,
     minima_labels,
     minima_spots,
     minimum_name,
+    plot_widget,
     set_title,
-    summary_label,
+    spin_box,
+    style_hover,
     surface_drawing,
     view_box,
 )
@@ -60,37 +55,23 @@ SECTION = "section 4.2, random restarts"
 class RestartsView(AnalysisView):
     """K faded trajectories from random starts over the surface, the best one bold."""
 
+    result: RestartsResult | None
+
     def __init__(self, document: Document, options: ViewOptions, parent: QWidget | None = None) -> None:
         super().__init__(document, options, parent)
-        self.runner = JobRunner(parent=self)
-        self.result: RestartsResult | None = None
-        self._key = None  # settings of the restarts on screen
-        self._pending = None  # settings of the restarts being computed
         self._bg_key = None
         self._names: list[pg.TextItem] = []
 
         # ---- controls --------------------------------------------------------------------
-        controls = QWidget()
-        cl = QVBoxLayout(controls)
-        cl.setContentsMargins(6, 6, 6, 6)
+        controls, cl = controls_column()
         self.form = OptimizerForm(document, "Optimizer")
         cl.addWidget(self.form)
         box = QGroupBox("Restarts")
         bf = QFormLayout(box)
         bf.setContentsMargins(8, 6, 8, 8)
-        self.k = QSpinBox()
-        self.k.setRange(1, MAX_RESTARTS)
-        self.k.setValue(DEFAULT_K)
-        self.k.setKeyboardTracking(False)
-        self.k.setToolTip("how many starts to draw uniformly in the view box")
-        self.steps = QSpinBox()
-        self.steps.setRange(1, 100_000)
-        self.steps.setKeyboardTracking(False)
-        self.steps.setToolTip("steps T of every restart")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 1_000_000)
-        self.seed.setKeyboardTracking(False)
-        self.seed.setToolTip("seed of the random starts (and of the gradient noise)")
+        self.k = spin_box(1, MAX_RESTARTS, "how many starts to draw uniformly in the view box", DEFAULT_K)
+        self.steps = spin_box(1, 100_000, "steps T of every restart")
+        self.seed = spin_box(0, 1_000_000, "seed of the random starts (and of the gradient noise)")
         bf.addRow("restarts K", self.k)
         bf.addRow("steps T", self.steps)
         bf.addRow("seed", self.seed)
@@ -100,21 +81,10 @@ class RestartsView(AnalysisView):
         self.add_best.clicked.connect(self._add_best)
         cl.addWidget(self.add_best)
         cl.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(controls)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        scroll.setFixedWidth(300)
 
         # ---- the plot ----------------------------------------------------------------------
-        self.plot = pg.PlotWidget()
+        self.plot = plot_widget(square=True, bottom="θ₁ (w₁)", left="θ₂ (w₂)")
         plot = self.plot.getPlotItem()
-        plot.setMenuEnabled(False)
-        plot.hideButtons()
-        plot.setAspectLocked(True)
-        plot.setLabel("bottom", "θ₁ (w₁)")
-        plot.setLabel("left", "θ₂ (w₂)")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.isolines = pg.PlotDataItem(connect="pairs", skipFiniteCheck=True)
         self.trails = {o: pg.PlotDataItem(connect="finite") for o in OUTCOMES}
@@ -122,8 +92,7 @@ class RestartsView(AnalysisView):
         self.starts = pg.ScatterPlotItem(pxMode=True, size=5, symbol="o")
         self.best_start = pg.ScatterPlotItem(pxMode=True, size=11, symbol="s")
         self.minima = pg.ScatterPlotItem(pxMode=True)
-        self.hover = pg.TextItem(anchor=(0, 1))
-        self.hover.setVisible(False)
+        self.hover = hover_label()
         items = (self.image, self.isolines, *self.trails.values(), self.starts, self.best_trail,
                  self.best_start, self.minima, self.hover)
         for z, item in enumerate(items):
@@ -133,30 +102,13 @@ class RestartsView(AnalysisView):
         self.plot.scene().sigMouseClicked.connect(self._clicked)
 
         # The key sits under the plot, where it hides no trajectory.
-        self.key = QLabel()
-        self.key.setTextFormat(Qt.RichText)
-        self.key.setContentsMargins(8, 2, 8, 0)
-        self.summary = summary_label("The restarts run when this tab is shown.")
-        self.summary.setToolTip(f"Lecture: {SECTION}. Run from many starts and keep the best: the chance "
-                                "of reaching a global minimum is the share of the box its basin covers.")
-        self.job_bar = JobBar(self.runner, "running restarts")
-        right = QVBoxLayout()
-        right.setContentsMargins(0, 0, 0, 0)
-        right.setSpacing(0)
-        right.addWidget(self.plot, 1)
-        right.addWidget(self.key)
-        right.addWidget(self.summary)
-        right.addWidget(self.job_bar)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(0)
-        lay.addWidget(scroll)
-        lay.addLayout(right, 1)
+        self.key = key_label()
+        self._assemble(controls, self.plot, self.key, idle="The restarts run when this tab is shown.",
+                       tip=f"Lecture: {SECTION}. Run from many starts and keep the best: the chance of "
+                           "reaching a global minimum is the share of the box its basin covers.",
+                       busy="running restarts")
 
-        self.runner.resultReady.connect(self._on_result)
-        self.runner.failed.connect(lambda msg: self.summary.setText(f"Restarts failed: {msg}"))
-        self.runner.cancelled.connect(
-            lambda: self.summary.setText("Cancelled; the previous restarts stay on screen."))
+        self._hook_runner("Restarts failed", "Cancelled; the previous restarts stay on screen.")
         self.form.changed.connect(self._on_settings)
         self.form.dragged.connect(self._on_settings)
         for w in (self.k, self.steps, self.seed):
@@ -170,10 +122,6 @@ class RestartsView(AnalysisView):
         self.steps.blockSignals(True)
         self.steps.setValue(self._doc.scenario.steps)
         self.steps.blockSignals(False)
-
-    def _on_settings(self) -> None:
-        if self.started:
-            self.invalidate()
 
     def _on_scenario(self) -> None:
         if self.started and self._bg_key is not None and self._bg_key[1] != view_box(self._doc):
@@ -203,18 +151,12 @@ class RestartsView(AnalysisView):
             self.summary.setText(f"Cannot run restarts: {e}")
             return
         key = job_key("restarts", s, cfg, **kw)
-        if key == self._key or (self.runner.busy and key == self._pending):
-            return
-        self._pending = key
+        if not self._new_request(key):
+            return  # on screen, or being computed
         if kw["k"] * kw["steps"] <= SYNC_WORK:
             self.runner.compute_now(key, restarts, s, cfg, **kw)
         elif not self.runner.request(key, restarts, s, cfg, cancellable=False, **kw):
             self.summary.setText(f"Running {kw['k']} restarts × {kw['steps']} steps in the background…")
-
-    def _on_result(self, key, result: RestartsResult) -> None:
-        self._key = key
-        self.result = result
-        self.draw()
 
     # ---- drawing -----------------------------------------------------------------------------
     def _draw_background(self) -> None:
@@ -339,8 +281,7 @@ class RestartsView(AnalysisView):
             c.setAlpha(FADE)
             item.setPen(pg.mkPen(c, width=1.3))
         self.best_trail.setPen(pg.mkPen(theme.probe, width=3))
-        self.hover.setColor(theme.probe)
-        self.hover.fill = pg.mkBrush(theme.background + "e0")
+        style_hover(self.hover, theme)
         self._bg_key = None
         if self.result is not None:
             self.draw()

@@ -21,15 +21,13 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
-    QSpinBox,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from gui.document import Document
-from gui.jobs import JobBar, JobRunner, job_key
+from gui.jobs import job_key
 from gui.panels.param_editor import SciSpinBox
 from gui.theme import Theme, style_plot
 from gui.view_options import ViewOptions
@@ -37,10 +35,17 @@ from gui.views.analysis import (
     DIVERGED_COLOR,
     AnalysisView,
     OptimizerForm,
+    color_bar,
+    controls_column,
     fmt,
+    hover_label,
+    key_label,
     key_text,
+    plot_widget,
     set_title,
-    summary_label,
+    spin_box,
+    style_color_bar,
+    style_hover,
     symbol,
 )
 from gui.views.loss import FLOOR
@@ -100,9 +105,7 @@ class _RangeRow(QWidget):
         self.name = QComboBox()
         self.lo = SciSpinBox(log=True)
         self.hi = SciSpinBox(log=True)
-        self.points = QSpinBox()
-        self.points.setRange(1, MAX_POINTS)
-        self.points.setKeyboardTracking(False)
+        self.points = spin_box(1, MAX_POINTS)
         self.spacing = QLabel()
         self.spacing.setStyleSheet("color: palette(placeholder-text);")
         span = QHBoxLayout()
@@ -165,21 +168,17 @@ class _RangeRow(QWidget):
 class SweepView(AnalysisView):
     """Final cost against one hyperparameter (curve) or two (heat map), from `sim.sweep`."""
 
+    result: SweepResult | None
+
     def __init__(self, document: Document, options: ViewOptions, parent: QWidget | None = None) -> None:
         super().__init__(document, options, parent)
-        self.runner = JobRunner(parent=self)
-        self.result: SweepResult | None = None
-        self._key = None  # settings of the sweep on screen
-        self._pending = None  # settings of the sweep being computed
         self._start: tuple[float, float] | None = None
         self._names_rule = ""
         self._estar = 0.0
         self._estar_known = True
 
         # ---- controls --------------------------------------------------------------------
-        controls = QWidget()
-        cl = QVBoxLayout(controls)
-        cl.setContentsMargins(6, 6, 6, 6)
+        controls, cl = controls_column()
         mode_form = QFormLayout()
         self.mode = QComboBox()
         self.mode.addItem("one hyperparameter: cost curve", 1)
@@ -203,15 +202,9 @@ class SweepView(AnalysisView):
         runs_box = QGroupBox("Runs")
         rf = QFormLayout(runs_box)
         rf.setContentsMargins(8, 6, 8, 8)
-        self.steps = QSpinBox()
-        self.steps.setRange(1, MAX_SWEEP_STEPS)
-        self.steps.setKeyboardTracking(False)
-        self.steps.setToolTip("steps T of every run; the final cost is E(θ_T)")
-        self.seeds = QSpinBox()
-        self.seeds.setRange(1, MAX_SEEDS)
-        self.seeds.setKeyboardTracking(False)
-        self.seeds.setToolTip("noise seeds 0 … n−1 per setting: with gradient noise (σ > 0 or mini-batches) "
-                              "the curve is the median and the band the spread over seeds")
+        self.steps = spin_box(1, MAX_SWEEP_STEPS, "steps T of every run; the final cost is E(θ_T)")
+        self.seeds = spin_box(1, MAX_SEEDS, "noise seeds 0 … n−1 per setting: with gradient noise (σ > 0 or "
+                              "mini-batches) the curve is the median and the band the spread over seeds")
         self.start_label = QLabel()
         self.start_label.setToolTip("every run of the sweep starts at the selected run's θ₀")
         rf.addRow("steps T", self.steps)
@@ -223,18 +216,10 @@ class SweepView(AnalysisView):
         self.add_best.clicked.connect(self._add_best)
         cl.addWidget(self.add_best)
         cl.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(controls)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        scroll.setFixedWidth(300)
 
         # ---- the curve -------------------------------------------------------------------
-        self.curve_plot = pg.PlotWidget()
+        self.curve_plot = plot_widget()
         cp = self.curve_plot.getPlotItem()
-        cp.setMenuEnabled(False)
-        cp.hideButtons()
         cp.setLogMode(True, True)
         cp.showGrid(x=True, y=True, alpha=0.15)
         cp.getAxis("left").enableAutoSIPrefix(False)
@@ -256,24 +241,20 @@ class SweepView(AnalysisView):
         self.diverged_marks.sigPointsClicked.connect(lambda _it, pts, _ev: self._clicked_point(pts))
 
         # ---- the heat map ----------------------------------------------------------------
-        self.heat_plot = pg.PlotWidget()
+        self.heat_plot = plot_widget()
         hp = self.heat_plot.getPlotItem()
-        hp.setMenuEnabled(False)
-        hp.hideButtons()
         self.heat = pg.ImageItem(axisOrder="row-major")
         self.heat_div = pg.ImageItem(axisOrder="row-major")
         self.heat_best = pg.ScatterPlotItem(pxMode=True, symbol="star", size=20)
         for z, item in enumerate((self.heat, self.heat_div, self.heat_best)):
             item.setZValue(z)
             hp.addItem(item)
-        self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=pg.colormap.get("viridis"),
-                                        interactive=False, width=14)
+        self.colorbar = color_bar()
         self.colorbar.setImageItem(self.heat, insert_in=hp)
         self.heat_plot.scene().sigMouseClicked.connect(self._heat_clicked)
 
-        self.hover = pg.TextItem(anchor=(0, 1))
+        self.hover = hover_label()
         self.hover.setZValue(100)
-        self.hover.setVisible(False)
         self._hover_plot: pg.PlotWidget | None = None
         for w in (self.curve_plot, self.heat_plot):
             w.scene().sigMouseMoved.connect(lambda pos, w=w: self._mouse_moved(w, pos))
@@ -282,29 +263,12 @@ class SweepView(AnalysisView):
         self.stack.addWidget(self.curve_plot)
         self.stack.addWidget(self.heat_plot)
         # The key sits under the plot: inside it, it would cover a curve that can run anywhere.
-        self.key = QLabel()
-        self.key.setTextFormat(Qt.RichText)
-        self.key.setContentsMargins(8, 2, 8, 0)
-        self.summary = summary_label("The sweep runs when this tab is shown.")
-        self.summary.setToolTip(f"Lecture: {SECTION}. The final cost of each setting after T steps from the "
-                                "same start; the best setting is the one with the lowest median.")
-        self.job_bar = JobBar(self.runner, "sweeping")
-        right = QVBoxLayout()
-        right.setContentsMargins(0, 0, 0, 0)
-        right.setSpacing(0)
-        right.addWidget(self.stack, 1)
-        right.addWidget(self.key)
-        right.addWidget(self.summary)
-        right.addWidget(self.job_bar)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(0)
-        lay.addWidget(scroll)
-        lay.addLayout(right, 1)
+        self.key = key_label()
+        self._assemble(controls, self.stack, self.key, idle="The sweep runs when this tab is shown.",
+                       tip=f"Lecture: {SECTION}. The final cost of each setting after T steps from the same "
+                           "start; the best setting is the one with the lowest median.", busy="sweeping")
 
-        self.runner.resultReady.connect(self._on_result)
-        self.runner.failed.connect(lambda msg: self.summary.setText(f"Sweep failed: {msg}"))
-        self.runner.cancelled.connect(self._on_cancelled)
+        self._hook_runner("Sweep failed", "Cancelled; the previous sweep stays on screen.")
         self.form.changed.connect(self._on_form)
         self.form.dragged.connect(self._on_form)
         self.mode.currentIndexChanged.connect(self._on_mode)
@@ -374,8 +338,7 @@ class SweepView(AnalysisView):
     def _on_settings(self) -> None:
         for row in (self.range1, self.range2):
             row.show_spacing()
-        if self.started:
-            self.invalidate()
+        super()._on_settings()
 
     def _on_scenario(self) -> None:
         if self.started and self._doc.surface is not None and self._current_start() != self._start:
@@ -416,9 +379,8 @@ class SweepView(AnalysisView):
         self._start = kw["start"]
         self.start_label.setText(f"({fmt(kw['start'][0])}, {fmt(kw['start'][1])})")
         key = job_key("sweep", s, cfg, **kw)
-        if key == self._key or (self.runner.busy and key == self._pending):
+        if not self._new_request(key):
             return  # on screen, or being computed
-        self._pending = key
         n2 = len(kw.get("values2", (0,)))
         work = len(kw["values"]) * n2 * len(kw["seeds"]) * kw["steps"]
         try:
@@ -430,13 +392,11 @@ class SweepView(AnalysisView):
         except ValueError as e:
             self.summary.setText(f"Cannot sweep: {e}")
 
-    def _on_cancelled(self) -> None:
-        self.summary.setText("Cancelled; the previous sweep stays on screen." if self.result is not None
-                             else "Cancelled.")
+    def _on_cancelled(self, text: str) -> None:
+        super()._on_cancelled(text if self.result is not None else "Cancelled.")
 
     def _on_result(self, key, result: SweepResult) -> None:
-        self._key = key
-        self.result = result
+        # E*, what the costs are drawn above: the surface's lowest known cost, else the sweep's.
         s = self._doc.surface
         known = s.lowest_cost if s is not None else None
         if known is not None:
@@ -445,7 +405,7 @@ class SweepView(AnalysisView):
             ok = np.isfinite(result.best_cost) & ~result.diverged
             self._estar = float(result.best_cost[ok].min()) if ok.any() else 0.0
             self._estar_known = False
-        self.draw()
+        super()._on_result(key, result)
 
     # ---- drawing -----------------------------------------------------------------------------
     def gap(self, cost: np.ndarray) -> np.ndarray:
@@ -624,10 +584,8 @@ class SweepView(AnalysisView):
         self.best_mark.setSymbolPen(pg.mkPen(theme.marker_edge, width=1.2))
         self.best_line.setPen(pg.mkPen(BEST_COLOR, width=1.5, style=Qt.DotLine))
         self.best_text.setColor(theme.foreground)
-        self.hover.setColor(theme.probe)
-        self.hover.fill = pg.mkBrush(theme.background + "e0")
-        self.colorbar.axis.setPen(pg.mkPen(theme.foreground))
-        self.colorbar.axis.setTextPen(pg.mkPen(theme.foreground))
+        style_hover(self.hover, theme)
+        style_color_bar(self.colorbar, theme)
         if self.result is not None:
             self.draw()
 

@@ -8,23 +8,15 @@ from PySide6.QtCore import QPointF
 
 from gui.views.analysis import DIVERGED_COLOR
 from sim.simulate import DIVERGED, basins
+from tests.gui.analysis_helpers import recompute, show_tab
 
 
 def show(window, qtbot, grid=None, surface="two_minima"):
-    tab = window.basins_tab
-    view = tab.view
-    window.document.set_surface(surface)
-    if grid is not None:
-        view.grid.setValue(grid)
-    window.tabs.setCurrentWidget(tab)
-    qtbot.waitUntil(lambda: view.result is not None and not view.runner.busy, timeout=60_000)
-    return view
+    return show_tab(window, qtbot, window.basins_tab, surface, grid=grid)
 
 
 def expected(view, **changes):
-    cfg, kw = view.settings()
-    kw.update(changes)
-    return basins(view._doc.surface, cfg, **kw)
+    return recompute(view, basins, **changes)
 
 
 def rendered(view, ix: int, iy: int) -> str:

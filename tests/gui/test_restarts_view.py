@@ -5,22 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from sim.simulate import restarts
+from tests.gui.analysis_helpers import recompute, show_tab
 
 
 def show(window, qtbot, surface="six_hump_camel", k=None):
-    tab = window.restarts_tab
-    view = tab.view
-    window.document.set_surface(surface)
-    if k is not None:
-        view.k.setValue(k)
-    window.tabs.setCurrentWidget(tab)
-    qtbot.waitUntil(lambda: view.result is not None and not view.runner.busy, timeout=60_000)
-    return view
+    return show_tab(window, qtbot, window.restarts_tab, surface, k=k)
 
 
 def expected(view):
-    cfg, kw = view.settings()
-    return restarts(view._doc.surface, cfg, **kw)
+    return recompute(view, restarts)
 
 
 def test_draws_k_curves_and_counts_the_global_ones(window, qtbot):

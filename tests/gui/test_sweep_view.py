@@ -9,18 +9,15 @@ from PySide6.QtTest import QTest
 
 from gui.views.loss import FLOOR
 from sim.simulate import sweep
+from tests.gui.analysis_helpers import recompute, show_tab
 
 
-def show(window, qtbot, tab):
-    window.tabs.setCurrentWidget(tab)
-    view = tab.view
-    qtbot.waitUntil(lambda: view.result is not None and not view.runner.busy, timeout=60_000)
-    return view
+def show(window, qtbot):
+    return show_tab(window, qtbot, window.sweep_tab)
 
 
 def expected(view):
-    cfg, kw = view.settings()
-    return sweep(view._doc.surface, cfg, **kw)
+    return recompute(view, sweep)
 
 
 def click_at(qtbot, widget, x: float, y: float) -> None:
@@ -39,13 +36,13 @@ def test_nothing_runs_until_the_tab_is_shown(window, qtbot):
     view = tab.view  # built but hidden: still nothing computed
     qtbot.wait(50)
     assert view.result is None and not view.started and view.runner.jobs_started == 0
-    show(window, qtbot, tab)
+    show(window, qtbot)
     assert view.started and view.result is not None
 
 
 def test_curve_is_sims_final_cost_with_best_and_diverged_marked(window, qtbot):
     window.document.set_surface("two_minima")
-    view = show(window, qtbot, window.sweep_tab)
+    view = show(window, qtbot)
     ref = expected(view)
     r = view.result
     np.testing.assert_array_equal(r.final_cost, ref.final_cost)
@@ -64,7 +61,7 @@ def test_curve_is_sims_final_cost_with_best_and_diverged_marked(window, qtbot):
 
 
 def test_seeds_give_a_band(window, qtbot):
-    view = show(window, qtbot, window.sweep_tab)
+    view = show(window, qtbot)
     view.form.set_value("noise", 2.0)
     view.seeds.setValue(3)
     view.range1.hi.setValue(1e-3)
@@ -80,7 +77,7 @@ def test_seeds_give_a_band(window, qtbot):
 
 def test_clicking_a_point_adds_that_run(window, qtbot):
     window.document.set_surface("himmelblau")
-    view = show(window, qtbot, window.sweep_tab)
+    view = show(window, qtbot)
     doc = window.document
     n = len(doc.scenario.runs)
     r = view.result
@@ -103,7 +100,7 @@ def test_two_hyperparameters_give_a_heat_map(window, qtbot):
     doc = window.document
     doc.set_surface("himmelblau")
     doc.set_selected(1)  # momentum
-    view = show(window, qtbot, window.sweep_tab)
+    view = show(window, qtbot)
     view.mode.setCurrentIndex(view.mode.findData(2))
     assert view.range2.name.currentData() == "momentum"
     view.range1.points.setValue(5)
@@ -128,7 +125,7 @@ def test_two_hyperparameters_give_a_heat_map(window, qtbot):
 
 
 def test_surface_change_recomputes(window, qtbot):
-    view = show(window, qtbot, window.sweep_tab)
+    view = show(window, qtbot)
     before = view.result
     window.document.set_surface("six_hump_camel")
     qtbot.waitUntil(lambda: view.result is not None and view.result is not before, timeout=30_000)
@@ -136,7 +133,7 @@ def test_surface_change_recomputes(window, qtbot):
 
 
 def test_big_sweep_runs_in_background_and_flipping_back_is_cached(window, qtbot):
-    view = show(window, qtbot, window.sweep_tab)
+    view = show(window, qtbot)
     view.seeds.setValue(40)
     view.steps.setValue(4000)
     view.refresh_now()
@@ -155,7 +152,7 @@ def test_big_sweep_runs_in_background_and_flipping_back_is_cached(window, qtbot)
 
 
 def test_dark_theme(window, qtbot):
-    view = show(window, qtbot, window.sweep_tab)
+    view = show(window, qtbot)
     window.options.set("theme", "dark")
     assert view.curve_plot.backgroundBrush().color().name() == "#16181d"
     assert len(view.final_curve.xData) == view.result.values.size
