@@ -9,6 +9,7 @@ import pytest
 
 from sim import OptimizerConfig, make_surface, simulate, simulate_batch
 from sim.simulate import (
+    CHUNK,
     DIVERGED,
     NO_MINIMUM,
     Cancelled,
@@ -101,15 +102,16 @@ def test_progress_can_cancel_a_sweep():
         seen.append((done, total))
         return False
 
-    # 2 × 2 settings × 3,000 seeds = 12,000 runs: two chunks, cancelled after the first.
+    # 2 × 2 settings × CHUNK/2 seeds = 2 CHUNK runs: two chunks, cancelled after the first.
+    seeds = range(CHUNK // 2)
     with pytest.raises(Cancelled):
         sweep(s, OptimizerConfig("momentum"), "lr", [0.1, 0.2], 5, name2="momentum",
-              values2=[0, 0.5], seeds=range(3000), progress=progress)
-    assert seen == [(6000, 12000)]
+              values2=[0, 0.5], seeds=seeds, progress=progress)
+    assert seen == [(CHUNK, 2 * CHUNK)]
     done = []
-    sweep(s, OptimizerConfig("momentum"), "lr", [0.1, 0.2], 5, seeds=range(3000),
+    sweep(s, OptimizerConfig("momentum"), "lr", [0.1, 0.2], 5, seeds=seeds,
           progress=lambda d, t: done.append((d, t)) is None)
-    assert done == [(6000, 6000)]
+    assert done == [(CHUNK, CHUNK)]
 
 
 # ---- basins ------------------------------------------------------------------------------
@@ -285,11 +287,12 @@ def test_ziggurat_noise_is_standard_normal():
 def test_restarts_report_progress_and_cancel():
     s = make_surface("two_minima")
     seen = []
-    r = restarts(s, OptimizerConfig("gd", lr=0.01), k=9000, steps=5, every=5,
+    k = CHUNK + CHUNK // 2
+    r = restarts(s, OptimizerConfig("gd", lr=0.01), k=k, steps=5, every=5,
                  progress=lambda d, t: seen.append((d, t)) is None)
-    assert seen == [(4500, 9000), (9000, 9000)] and r.theta.shape == (2, 9000, 2)
+    assert seen == [(k // 2, k), (k, k)] and r.theta.shape == (2, k, 2)
     with pytest.raises(Cancelled):
-        restarts(s, OptimizerConfig("gd", lr=0.01), k=9000, steps=5, progress=lambda d, t: False)
+        restarts(s, OptimizerConfig("gd", lr=0.01), k=k, steps=5, progress=lambda d, t: False)
 
 
 def test_cloud_band_of_a_large_cloud_comes_from_its_first_particles():
