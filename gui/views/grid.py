@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from gui.document import Document
 from gui.theme import THEMES, Theme, style_plot
 from gui.view_options import ViewOptions
+from gui.views.axes import LogAxis
 from gui.views.contour import Background
 from gui.views.drawing import pixel_keep, set_curve, trail_upto
 from sim import HYPERPARAMS, OptimizerConfig, Trajectory
@@ -329,7 +330,7 @@ class CompareView(QWidget):
         self.grid = pg.GraphicsLayoutWidget()
         self.grid.ci.setSpacing(4)
         self.grid.installEventFilter(self)
-        self.loss_plot = pg.PlotWidget()
+        self.loss_plot = pg.PlotWidget(axisItems={"left": LogAxis("left")})
         lp = self.loss_plot.getPlotItem()
         lp.setMenuEnabled(False)
         lp.hideButtons()
