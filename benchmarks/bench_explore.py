@@ -15,26 +15,18 @@ machine has 2 noisy cores, so compare the ratios, not single figures.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from timing import median_time  # noqa: E402
 
 from sim import OptimizerConfig, make_surface  # noqa: E402
 from sim.simulate import basins, label_minima, log_spaced, particle_cloud, sweep  # noqa: E402
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def numpy_basins(surface, lr: float, grid: int, steps: int, avg_tau: float, tol: float):

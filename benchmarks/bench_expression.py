@@ -19,13 +19,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from timing import median_time as _median_time  # noqa: E402
 
 from sim import OptimizerConfig, make_surface, simulate_batch  # noqa: E402
 from sim.expression import custom_surface  # noqa: E402
@@ -57,14 +59,10 @@ print(t1 - t0, t2 - t1)
 
 
 def median_time(fn, repeats: int) -> float:
-    """Median wall time of `repeats` calls of fn (after one warm-up call that compiles)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    """Median of `repeats` calls after one warm-up call (which may compile)."""
+    return _median_time(fn, repeats, warm=True)
+
+
 
 
 def cold_compile(repeats: int) -> tuple[float, float]:

@@ -28,16 +28,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from timing import median_time  # noqa: E402
+
 from sim import OptimizerConfig, make_surface, simulate, simulate_batch  # noqa: E402
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def numpy_momentum_rosenbrock(x0, y0, steps, lr, mu, a, b, avg_tau, centre, bound):
