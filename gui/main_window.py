@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -31,7 +31,7 @@ from gui.views.contour import ContourView
 from gui.views.grid import CompareView
 from gui.views.loss import LossView
 from gui.workers import KernelWarmup
-from sim.scenario import Scenario, ScenarioError, from_dict, to_dict
+from sim.scenario import Scenario, ScenarioError, atomic_write, from_dict, to_dict
 
 MAX_RECENT = 8
 PLAY_SECONDS = 6.0  # a scenario plays through in about this long at the default speed
@@ -39,7 +39,8 @@ PLAY_SECONDS = 6.0  # a scenario plays through in about this long at the default
 SHORTCUTS = (("Space", "play / pause"), ("← / →", "step back / forward"), ("Home", "reset to t = 0"),
              ("Click on the surface", "move the selected run's start"),
              ("Shift-click", "move every run's start"), ("Drag a square", "drag a run's start"),
-             ("Wheel / drag", "zoom / pan the view"), ("Ctrl+O / Ctrl+S", "open / save a scenario"))
+             ("Wheel / drag", "zoom / pan the view"), ("Ctrl+O / Ctrl+S", "open / save a scenario"),
+             ("Ctrl+Shift+I", "save the view on show as an image"))
 
 
 class MainWindow(QMainWindow):
@@ -171,7 +172,9 @@ class MainWindow(QMainWindow):
         self._action(f, "Save scenario &as…", self.save_dialog, QKeySequence.SaveAs)
         self.recent_menu = f.addMenu("Open &recent")
         f.addSeparator()
-        self._action(f, "Save &screenshot…", self.screenshot_dialog)
+        self._action(f, "Save &screenshot…", self.screenshot_dialog, tip="the whole window as a PNG")
+        self._action(f, "Save the &view as an image…", self.view_image_dialog, "Ctrl+Shift+I",
+                     "the tab on show (trajectories, comparison, sweep, basins, restarts) as a PNG")
         f.addSeparator()
         self._action(f, "&Quit", self.close, QKeySequence.Quit)
         from gui.export_dialog import install_export_actions  # Export animation/image/data
@@ -298,7 +301,32 @@ class MainWindow(QMainWindow):
     def screenshot_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", self._last_dir(), "PNG (*.png)")
         if path:
-            self.grab().save(path)
+            self.save_image(self, path)
+
+    def view_image_dialog(self) -> None:
+        """Save the tab on show (a basin map, a sweep, the comparison grid...) as a figure."""
+        title = self.tabs.tabText(self.tabs.currentIndex()).lower()
+        start = str(Path(self._last_dir()) / f"ravine-{title}.png")
+        path, _ = QFileDialog.getSaveFileName(self, "Save the view as an image", start, "PNG (*.png)")
+        if path:
+            self.save_image(self.tabs.currentWidget(), path)
+
+    def save_image(self, widget: QWidget, path: str) -> bool:
+        """Grab `widget` to a PNG at `path`, atomically; a failure is shown, not raised."""
+        data = QByteArray()
+        buf = QBuffer(data)
+        buf.open(QIODevice.WriteOnly)
+        ok = widget.grab().save(buf, "PNG")
+        buf.close()
+        try:
+            if not ok:
+                raise OSError("the image could not be encoded")
+            atomic_write(path, bytes(data))
+        except OSError as e:
+            QMessageBox.warning(self, "Ravine", f"Cannot save {path}: {e}")
+            return False
+        self.statusBar().showMessage(f"Saved {path}", 4000)
+        return True
 
     def _last_dir(self) -> str:
         return str(Path(self.document.path).parent) if self.document.path else str(Path.home())
