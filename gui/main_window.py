@@ -123,7 +123,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Preparing numerical kernels…")
         self._warmup = KernelWarmup(sc, self)
         self._warmup.failed.connect(lambda msg: self.statusBar().showMessage(f"kernel warm-up: {msg}"))
-        self._warmup.finished.connect(self._on_warm)
+        self._warmup.coreReady.connect(self._on_warm)
+        self._warmup.finished.connect(self._on_warm_finished)
         self._warmup.start()
 
     def _on_warm(self) -> None:
@@ -132,9 +133,13 @@ class MainWindow(QMainWindow):
         except ValueError as e:  # a restored scenario whose surface cannot be built
             QMessageBox.warning(self, "Ravine", f"Cannot build the scenario's surface: {e}")
             self.document.set_scenario(Scenario("rosenbrock"))
-        self._warmup = None
         if self._autoplay:
             self.playback.play()
+
+    def _on_warm_finished(self) -> None:
+        if not self.document.ready:  # the thread ended before it said so (it always says so)
+            self._on_warm()
+        self._warmup = None
 
     def wait_ready(self, timeout_ms: int = 120_000) -> bool:
         """Block (processing events) until the document is ready; for scripts and tests."""

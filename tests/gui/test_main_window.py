@@ -187,3 +187,12 @@ def test_overlays_and_probe(window):
     assert "E = 1" in window.contour.probe_text.textItem.toPlainText()
     window.options.set("theme", "dark")
     assert window.contour.backgroundBrush().color().name() == "#16181d"
+
+
+def test_warm_up_prepares_the_batch_kernel_after_the_window_is_ready(window, qtbot):
+    from sim import kernels as K
+
+    assert window.document.ready
+    qtbot.waitUntil(lambda: window._warmup is None, timeout=120_000)
+    # Clouds, sweeps, basin maps and restarts then start without compiling in the GUI thread.
+    assert K.run_particles.signatures
