@@ -21,6 +21,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from timing import PaintCounter, playback_fps  # noqa: E402
+
 PARTICLES = 10_000
 CLOUD_STEPS = 1_000
 GRID_PANELS = 12
@@ -50,31 +52,6 @@ def grid_scenario():
     return Scenario("rosenbrock", {}, runs, GRID_STEPS, 0, "bench grid")
 
 
-class _PaintCounter:
-    """Counts paint events of a widget's viewport (a frame counts only if it was painted)."""
-
-    def __init__(self, widget) -> None:
-        from PySide6.QtCore import QEvent, QObject
-
-        class Filter(QObject):
-            count = 0
-
-            def eventFilter(self, obj, ev) -> bool:  # noqa: N802
-                if ev.type() == QEvent.Paint:
-                    self.count += 1
-                return False
-
-        self.filter = Filter()
-        widget.viewport().installEventFilter(self.filter)
-
-    @property
-    def count(self) -> int:
-        return self.filter.count
-
-    def reset(self) -> None:
-        self.filter.count = 0
-
-
 def _window(scenario, tmp: str):
     from PySide6.QtCore import QSettings
 
@@ -88,23 +65,6 @@ def _window(scenario, tmp: str):
     w.show()
     w.wait_ready()
     return w
-
-
-def _fps(app, doc, counters, frames: int = 300) -> float:
-    """Frames as the playback timer makes them: move the cursor, let Qt paint what changed.
-    Every frame must paint every counted view, or it would not count."""
-    doc.set_cursor(0)
-    app.processEvents()
-    step = max(1, doc.max_cursor // frames)
-    for pc in counters:
-        pc.reset()
-    t0 = time.perf_counter()
-    for f in range(frames):
-        doc.set_cursor((f + 1) * step)
-        app.processEvents()
-    rate = frames / (time.perf_counter() - t0)
-    assert all(pc.count >= frames for pc in counters), [pc.count for pc in counters]
-    return rate
 
 
 def bench_clouds() -> dict[str, float]:
@@ -137,10 +97,10 @@ def bench_clouds() -> dict[str, float]:
         cloud = doc.cloud_of(0)
         out["frames_kept"] = float(cloud.record_steps.size)
         out["cloud_mb"] = (cloud.theta.nbytes + cloud.cost.nbytes) / 1e6
-        counters = [_PaintCounter(w.contour), _PaintCounter(w.loss.currentWidget())]
-        out["fps"] = statistics.median(_fps(app, doc, counters) for _ in range(3))
+        counters = [PaintCounter(w.contour), PaintCounter(w.loss.currentWidget())]
+        out["fps"] = statistics.median(playback_fps(app, doc, counters) for _ in range(3))
         w.options.set("average", True)
-        out["fps_average"] = statistics.median(_fps(app, doc, counters) for _ in range(3))
+        out["fps_average"] = statistics.median(playback_fps(app, doc, counters) for _ in range(3))
         w.close()
     return out
 
@@ -159,8 +119,8 @@ def bench_grid() -> dict[str, float]:
         app.processEvents()
         out["first_show_ms"] = (time.perf_counter() - t0) * 1000.0
         assert len(w.compare.panels) == GRID_PANELS
-        counters = [_PaintCounter(w.compare.grid), _PaintCounter(w.compare.loss_plot)]
-        out["fps"] = statistics.median(_fps(app, doc, counters) for _ in range(3))
+        counters = [PaintCounter(w.compare.grid), PaintCounter(w.compare.loss_plot)]
+        out["fps"] = statistics.median(playback_fps(app, doc, counters) for _ in range(3))
         w.close()
     return out
 

@@ -20,6 +20,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from timing import PaintCounter, playback_fps  # noqa: E402
+
 STARTUP_CHILD = """
 import os, sys, time
 t_start = float(sys.argv[1])
@@ -84,42 +86,14 @@ def bench_window() -> tuple[float, float, list[float]]:
         w.wait_ready()
         doc = w.document
 
-        from PySide6.QtCore import QEvent, QObject
-
         from gui.views.contour import ContourView
         from gui.views.loss import LossView
 
-        class PaintCounter(QObject):
-            def __init__(self) -> None:
-                super().__init__()
-                self.count = 0
+        counters = [PaintCounter(view) for view in (w.findChild(ContourView),
+                                                    w.findChild(LossView).currentWidget())]
 
-            def eventFilter(self, obj, ev) -> bool:  # noqa: N802
-                if ev.type() == QEvent.Paint:
-                    self.count += 1
-                return False
-
-        counters = []
-        for view in (w.findChild(ContourView), w.findChild(LossView).currentWidget()):
-            pc = PaintCounter()
-            view.viewport().installEventFilter(pc)
-            counters.append(pc)
-
-        def fps(frames: int = 300) -> float:
-            """Frames as the playback timer makes them: move the cursor, let Qt paint what
-            changed. Every frame must paint both plots (checked), or it would not count."""
-            doc.set_cursor(0)
-            app.processEvents()
-            step = doc.max_cursor // frames
-            for pc in counters:
-                pc.count = 0
-            t0 = time.perf_counter()
-            for f in range(frames):
-                doc.set_cursor((f + 1) * step)
-                app.processEvents()
-            rate = frames / (time.perf_counter() - t0)
-            assert all(pc.count >= frames for pc in counters), [pc.count for pc in counters]
-            return rate
+        def fps() -> float:
+            return playback_fps(app, doc, counters)
 
         plain = statistics.median(fps() for _ in range(3))
         for name in ("velocity", "gradient", "average"):
