@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -675,5 +676,22 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _exit_fast(code: int) -> None:
+    """End a command-line process without the interpreter's teardown.
+
+    Tearing down numba's modules takes about 0.2 s, a fifth of a warm `run`; every file a
+    command writes is complete and renamed before its handler returns, so nothing is lost.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if "gui.app" in sys.modules:  # the window ran: let Qt and QSettings shut down in order
+        sys.exit(code)
+    _exit_fast(code)

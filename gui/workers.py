@@ -7,7 +7,8 @@ import atexit
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from sim import OptimizerConfig, simulate, simulate_batch
+from sim import OptimizerConfig, kernels, make_surface, simulate, simulate_batch
+from sim.expression import custom_surface
 from sim.scenario import Scenario
 
 _LIVE: set[QThread] = set()
@@ -20,6 +21,27 @@ def _join_all() -> None:
         t.wait()
 
 
+def _prepare_core(s) -> None:
+    """Call what showing a scenario on surface s needs: point evaluation (made by
+    make_surface), the grid of the contour view and a single run."""
+    xs = np.linspace(s.box[0], s.box[1], 8)
+    ys = np.linspace(s.box[2], s.box[3], 8)
+    s.grid(xs, ys)
+    s.gradient_grid(xs, ys)
+    simulate(s, OptimizerConfig("gd", lr=1e-4), s.start, 2, 0)
+
+
+def _prepare_batch(s) -> None:
+    """The batch kernel (clouds, sweeps, basin maps, restarts) for surface s's family."""
+    simulate_batch(s, OptimizerConfig("gd", lr=1e-4), np.array([s.start, s.start]), 2)
+
+
+# One surface of each family, made when needed (making one compiles its point evaluation).
+_FAMILY_EXAMPLES = ((kernels.FAMILY_ANALYTIC, lambda: make_surface("quadratic")),
+                    (kernels.FAMILY_DATASET, lambda: make_surface("linreg", n_examples=10)),
+                    (kernels.FAMILY_CUSTOM, lambda: custom_surface("x^2 + y^2")))
+
+
 class KernelWarmup(QThread):
     """Calls every kernel the window uses once, so the first compile happens off the GUI thread.
 
@@ -29,7 +51,7 @@ class KernelWarmup(QThread):
 
     failed = Signal(str)
     # The kernels the window needs to show the scenario are ready; the batch kernel (clouds,
-    # sweeps, basin maps, restarts: 10-15 s to compile on an empty cache) follows in the
+    # sweeps, basin maps, restarts) and the other surface families' kernels follow in the
     # same thread, so that opening one of those later does not freeze the window.
     coreReady = Signal()  # noqa: N815 - Qt's naming
 
@@ -39,19 +61,23 @@ class KernelWarmup(QThread):
 
     def run(self) -> None:
         try:
-            s = self._scenario.make_surface()  # evaluate_points (critical points)
-            xs = np.linspace(s.box[0], s.box[1], 8)
-            ys = np.linspace(s.box[2], s.box[3], 8)
-            s.grid(xs, ys)
-            s.gradient_grid(xs, ys)
-            simulate(s, OptimizerConfig("gd", lr=1e-4), s.start, 2, 0)  # run_block
+            s = self._scenario.make_surface()
+            _prepare_core(s)
         except Exception as e:  # noqa: BLE001 - reported to the window, never raised in a thread
             self.failed.emit(str(e))
+            s = None
         self.coreReady.emit()
-        try:
-            simulate_batch(s, OptimizerConfig("gd", lr=1e-4), np.array([s.start, s.start]), 2)
-        except Exception as e:  # noqa: BLE001
-            self.failed.emit(str(e))
+        # Then, in order of likely need: this surface family's batch kernel, and the other
+        # families' kernels (sim compiles one copy per family: built-in, dataset, custom).
+        others = [make for fam, make in _FAMILY_EXAMPLES if s is None or fam != kernels.family(s.code)]
+        tasks = [lambda: _prepare_batch(s)] if s is not None else []
+        tasks += [lambda make=make: _prepare_core(make()) for make in others]
+        tasks += [lambda make=make: _prepare_batch(make()) for make in others]
+        for task in tasks:
+            try:
+                task()
+            except Exception as e:  # noqa: BLE001
+                self.failed.emit(str(e))
 
     def start(self, *args) -> None:
         _LIVE.add(self)

@@ -195,4 +195,4 @@ def test_warm_up_prepares_the_batch_kernel_after_the_window_is_ready(window, qtb
     assert window.document.ready
     qtbot.waitUntil(lambda: window._warmup is None, timeout=120_000)
     # Clouds, sweeps, basin maps and restarts then start without compiling in the GUI thread.
-    assert K.run_particles.signatures
+    assert K.kernel("run_particles", window.document.scenario.make_surface().code).signatures
