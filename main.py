@@ -152,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print the summary as JSON")
     r.add_argument("--tol", default="1e-3", metavar="D",
                    help="distance to a known minimum that counts as reached (default 1e-3)")
+    r.add_argument("--particles", metavar="P",
+                   help="also run a cloud of P particles with independent noise seeds (up to 10000)"
+                        " and summarize its spread")
+    r.add_argument("--jitter", metavar="R", help="start the cloud's particles in a disc of radius R")
     _add_sweep_parser(sub)
     _add_basins_parser(sub)
     _add_restarts_parser(sub)
@@ -273,9 +277,24 @@ def scenario_from_args(args: argparse.Namespace):
     cfg = config_from_args(args)
     raw_start = getattr(args, "start", None)
     start = None if raw_start is None else _pair(raw_start, "--start")
-    run = Run(cfg, cfg.label(), start, int(seed), PALETTE[0])
+    particles, jitter = _cloud_args(args)
+    run = Run(cfg, cfg.label(), start, int(seed), PALETTE[0], True, particles, jitter)
     return Scenario(runs=(run,), steps=args.steps_default if steps is None else steps,
                     seed=int(seed), box=box, **spec)
+
+
+def _cloud_args(args: argparse.Namespace) -> tuple[int, float]:
+    """--particles and --jitter of `run` (1 and 0 for commands without them)."""
+    from sim.scenario import MAX_RUN_PARTICLES
+
+    raw_p, raw_j = getattr(args, "particles", None), getattr(args, "jitter", None)
+    particles = 1 if raw_p is None else _whole(raw_p, "--particles", 1, MAX_RUN_PARTICLES)
+    jitter = 0.0 if raw_j is None else _number(raw_j, "jitter")
+    if not (math.isfinite(jitter) and jitter >= 0):
+        raise UsageError(f"--jitter must be a finite number >= 0, not {raw_j!r}")
+    if jitter > 0 and particles == 1:
+        raise UsageError("--jitter needs --particles P with P > 1")
+    return particles, jitter
 
 
 def make_surface_from(sc):
@@ -335,6 +354,47 @@ def summarize(sc, surface, trajs, tol: float) -> list[dict]:
     return rows
 
 
+def summarize_clouds(sc, surface, trajs) -> dict[int, dict]:
+    """For each run with particles: its cloud at the last step (section 3's fluctuations).
+
+    Mean and 10th/90th percentiles of the final cost over the particles that did not
+    diverge, the spread √(tr Σ) of their final positions, and how many diverged.
+    """
+    import numpy as np
+
+    from sim.simulate import particle_cloud
+
+    out = {}
+    for i, (run, tr) in enumerate(zip(sc.runs, trajs)):
+        if not run.is_cloud:
+            continue
+        cl = particle_cloud(surface, run.config, tr.theta[0], run.particles, sc.steps, run.seed,
+                            run.jitter)
+        alive = cl.diverged_at < 0
+        final = cl.cost[-1][alive].astype(float)
+        out[i] = {
+            "particles": run.particles, "jitter": run.jitter,
+            "diverged": int((~alive).sum()),
+            "mean_final_cost": float(final.mean()) if final.size else None,
+            "final_cost_p10": float(np.percentile(final, 10)) if final.size else None,
+            "final_cost_p90": float(np.percentile(final, 90)) if final.size else None,
+            "mean_final": [float(v) for v in cl.mean[-1]],
+            "spread": float(np.sqrt(np.trace(cl.cov[-1]))),
+        }
+    return out
+
+
+def _print_clouds(clouds: dict[int, dict]) -> None:
+    for i, c in clouds.items():
+        if c["mean_final_cost"] is None:
+            print(f"run {i}, cloud of {c['particles']:,}: every particle diverged")
+            continue
+        mx, my = c["mean_final"]
+        print(f"run {i}, cloud of {c['particles']:,}: final cost mean {c['mean_final_cost']:.6g} "
+              f"(10-90%: {c['final_cost_p10']:.3g} to {c['final_cost_p90']:.3g}), "
+              f"mean at ({mx:.4g}, {my:.4g}), spread {c['spread']:.3g}, {c['diverged']} diverged")
+
+
 def _print_table(rows: list[dict], tol: float) -> None:
     head = ("run", "label", "final cost", "dist. to min", f"steps to {tol:g}", "diverged at")
     body = [(str(r["run"]), r["label"][:34], f"{r['final_cost']:.6g}",
@@ -368,6 +428,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot write {args.out}: {e.strerror or e}") from None
         return 0
     rows = summarize(sc, surface, trajs, tol)
+    try:
+        clouds = summarize_clouds(sc, surface, trajs)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    for i, c in clouds.items():
+        rows[i]["cloud"] = c
     if args.json:
         import json
 
@@ -375,6 +441,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                           "runs": rows}, indent=2))
     else:
         _print_table(rows, tol)
+        _print_clouds(clouds)
     return 0
 
 

@@ -170,3 +170,63 @@ def test_real_process_exit_code_and_no_qt(tmp_path):
             "sys.exit(rc)")
     ok = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0 and ok.stdout.strip().endswith("NOQT")
+
+
+def test_run_with_particles_summarizes_the_cloud(capsys):
+    """`run --particles P`: the cloud's final statistics, recomputed here with numpy from
+    the particles' own final states."""
+    from sim.simulate import particle_cloud
+
+    argv = ["run", "--surface", "quadratic", "--optimizer", "gd", "--lr", "0.05", "--noise", "1",
+            "--batch-size", "4", "--steps", "300", "--start", "-2,1", "--particles", "400",
+            "--jitter", "0.1", "--seed", "3"]
+    assert main.main(argv + ["--json"]) == 0
+    c = json.loads(capsys.readouterr().out)["runs"][0]["cloud"]
+    cl = particle_cloud(make_surface("quadratic"), OptimizerConfig("gd", lr=0.05, noise=1.0, batch_size=4),
+                        (-2.0, 1.0), 400, 300, 3, 0.1)
+    final_cost = cl.cost[-1].astype(float)
+    final = cl.theta[-1].astype(float)
+    assert c["particles"] == 400 and c["diverged"] == 0
+    assert c["mean_final_cost"] == pytest.approx(final_cost.mean(), rel=1e-9)
+    assert c["final_cost_p10"] == pytest.approx(np.percentile(final_cost, 10), rel=1e-9)
+    assert c["final_cost_p90"] == pytest.approx(np.percentile(final_cost, 90), rel=1e-9)
+    assert c["mean_final"] == pytest.approx(final.mean(axis=0), rel=1e-9, abs=1e-12)
+    assert c["spread"] == pytest.approx(np.sqrt(np.trace(np.cov(final.T, bias=True))), rel=1e-6)
+    # The table says the same in one line per cloud.
+    assert main.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "run 0, cloud of 400: final cost mean" in out and "0 diverged" in out
+
+
+def test_spread_shrinks_with_the_batch_size(capsys):
+    """Section 3: at stationarity on a quadratic the spread scales as 1/sqrt(B)."""
+    spreads = []
+    for b in ("1", "100"):
+        assert main.main(["run", "--surface", "quadratic", "--lr", "0.05", "--noise", "1", "--batch-size", b,
+                          "--steps", "400", "--start", "0,0", "--particles", "2000", "--json"]) == 0
+        spreads.append(json.loads(capsys.readouterr().out)["runs"][0]["cloud"]["spread"])
+    assert spreads[0] / spreads[1] == pytest.approx(10.0, rel=0.15)
+
+
+@pytest.mark.parametrize("argv", [["run", "--particles", "0"], ["run", "--particles", "20000"],
+                                  ["run", "--particles", "many"], ["run", "--jitter", "0.1"],
+                                  ["run", "--particles", "10", "--jitter", "-1"]])
+def test_bad_cloud_flags(argv, capsys):
+    assert main.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("ravine: error:")
+
+
+def test_real_process_writes_whole_file_and_flushes_output(tmp_path):
+    """`python main.py` ends without the interpreter's teardown: what it wrote and printed
+    must be complete."""
+    out = tmp_path / "t.csv"
+    done = subprocess.run([sys.executable, "main.py", "run", "--steps", "50", "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0
+    header, data = _read_csv(out)
+    assert data.shape[0] == 51
+    table = subprocess.run([sys.executable, "main.py", "run", "--steps", "20"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0 and "final cost" in table.stdout
+    assert len(table.stdout.strip().splitlines()) == 2  # the header and the one run
