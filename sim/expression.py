@@ -21,7 +21,7 @@ import numpy as np
 
 from sim import expression_vm as vm
 from sim import kernels as K
-from sim.surfaces import CriticalPoint, Surface, evaluate_points, refine_critical_points
+from sim.surfaces import CriticalPoint, Surface, evaluate_points
 
 CUSTOM_NAME = "custom"
 DEFAULT_BOX = (-3.0, 3.0, -3.0, 3.0)
@@ -712,35 +712,91 @@ def _default_start(kparams: np.ndarray, box) -> tuple[float, float]:
     return pts[0]
 
 
+# The search for a custom surface's critical points: Newton from a 9×9 grid of guesses
+# finds saddles (descent never stops at one), and descent from a DESCENT_GRID² grid of
+# starts finds the minima, however many basins the box holds (a Rastrigin-like E in a
+# ±5 box has 121), before Newton polishes them.
+DESCENT_GRID = 40
+DESCENT_STEPS = 300
+DESCENT_LR = 0.003  # Adam's step, as a fraction of the box: scale-free in E
+
+
+def _newton(kparams: np.ndarray, xs: np.ndarray, ys: np.ndarray, iters: int = 40):
+    """Newton's method from every point at once: (x, y, cost, hxx, hxy, hyy, |∇E|) after
+    `iters` steps; a point whose Hessian is singular or whose step leaves the finite
+    numbers stops where it was."""
+    x = np.array(xs, float)
+    y = np.array(ys, float)
+    live = np.ones(x.size, bool)
+    ev = evaluate_points(K.CUSTOM, kparams, _X, _T, x, y)
+    with np.errstate(all="ignore"):
+        for _ in range(iters):
+            c, gx, gy, hxx, hxy, hyy = ev
+            det = hxx * hyy - hxy * hxy
+            dx = (hyy * gx - hxy * gy) / det
+            dy = (hxx * gy - hxy * gx) / det
+            nx, ny = x - dx, y - dy
+            live &= np.isfinite(nx) & np.isfinite(ny) & (det != 0) & (np.hypot(gx, gy) > 1e-13)
+            if not live.any():
+                break
+            x = np.where(live, nx, x)
+            y = np.where(live, ny, y)
+            ev = evaluate_points(K.CUSTOM, kparams, _X, _T, x, y)
+    c, gx, gy, hxx, hxy, hyy = ev
+    return x, y, c, hxx, hxy, hyy, np.hypot(gx, gy)
+
+
+def _descent_ends(kparams: np.ndarray, box) -> tuple[np.ndarray, np.ndarray]:
+    """Where Adam ends from a grid of starts over the box (the ones that stayed finite)."""
+    from sim.optimizers import OptimizerConfig
+    from sim.simulate import simulate_batch
+
+    x0, x1, y0, y1 = box
+    size = max(x1 - x0, y1 - y0)
+    g = DESCENT_GRID
+    sx, sy = np.meshgrid(np.linspace(x0, x1, g + 2)[1:-1], np.linspace(y0, y1, g + 2)[1:-1])
+    starts = np.column_stack([sx.ravel(), sy.ravel()])
+    probe = Surface(CUSTOM_NAME, K.CUSTOM, {}, kparams, _X, _T, box, (float(sx[0, 0]), float(sy[0, 0])),
+                    (), (), "", "")
+    res = simulate_batch(probe, OptimizerConfig("adam", lr=DESCENT_LR * size), starts, DESCENT_STEPS,
+                         parallel=False)
+    ok = ~res.diverged & np.isfinite(res.final_cost)
+    return res.final_theta[ok, 0], res.final_theta[ok, 1]
+
+
 def _critical_points(kparams: np.ndarray, box, start) -> tuple[tuple[CriticalPoint, ...],
                                                                  tuple[CriticalPoint, ...]]:
-    """Minima and saddles refined from a 9×9 grid of guesses (and the start) over the box,
-    kept if inside the box widened by 10% of its size on each side."""
+    """Minima and saddles refined by Newton from a 9×9 grid of guesses, the start and the
+    ends of a descent from a grid of starts, kept if inside the box widened by 10% of its
+    size on each side."""
     x0, x1, y0, y1 = box
     gx, gy = np.meshgrid(np.linspace(x0, x1, 9), np.linspace(y0, y1, 9))
-    xs = np.append(gx.ravel(), start[0])
-    ys = np.append(gy.ravel(), start[1])
+    dx, dy = _descent_ends(kparams, box)
+    xs = np.concatenate([gx.ravel(), [start[0]], dx])
+    ys = np.concatenate([gy.ravel(), [start[1]], dy])
     # Newton from a point where E is not finite has nowhere to go: skip those guesses.
-    ev = evaluate_points(K.CUSTOM, kparams, _X, _T, xs, ys)
-    ok = np.all(np.isfinite(ev), axis=0)
+    ok = np.all(np.isfinite(evaluate_points(K.CUSTOM, kparams, _X, _T, xs, ys)), axis=0)
+    x, y, c, hxx, hxy, hyy, gnorm = _newton(kparams, xs[ok], ys[ok])
     found: list[CriticalPoint] = []
     with np.errstate(all="ignore"):
-        for x, y in zip(xs[ok], ys[ok]):
-            try:
-                mins, sads = refine_critical_points(K.CUSTOM, kparams, _X, _T, [(x, y)])
-            except (np.linalg.LinAlgError, ValueError):
-                continue
-            found += [CriticalPoint(m.x, m.y, m.cost, "min") for m in mins]
-            found += sads
+        m = 0.5 * (hxx + hyy)
+        rad = np.hypot(0.5 * (hxx - hyy), hxy)
+        lo, hi = m - rad, m + rad  # the Hessian's eigenvalues
+    for i in np.flatnonzero(np.isfinite(c) & (gnorm <= 1e-6) & (hi > 0)):
+        found.append(CriticalPoint(float(x[i]), float(y[i]), float(c[i]), "min" if lo[i] > 0 else "saddle"))
     wx, wy = 0.1 * (x1 - x0), 0.1 * (y1 - y0)
     tol = 1e-4 * max(x1 - x0, y1 - y0)  # flat minima (x^4) stop Newton a little apart
     kept: list[CriticalPoint] = []
+    cells: dict[tuple[str, int, int], list[CriticalPoint]] = {}  # kept points by tol-sized cell
     for p in sorted(found, key=lambda p: p.cost):
         if not (math.isfinite(p.cost) and x0 - wx <= p.x <= x1 + wx and y0 - wy <= p.y <= y1 + wy):
             continue
-        if any(q.kind == p.kind and math.hypot(p.x - q.x, p.y - q.y) < tol for q in kept):
+        ix, iy = math.floor(p.x / tol), math.floor(p.y / tol)
+        near = (q for a in (-1, 0, 1) for b in (-1, 0, 1) for q in cells.get((p.kind, ix + a, iy + b), ()))
+        if any(math.hypot(p.x - q.x, p.y - q.y) < tol for q in near):
             continue
         kept.append(p)
+        cells.setdefault((p.kind, ix, iy), []).append(p)
     sads = [p for p in kept if p.kind == "saddle"]
     if sads:
         # A valley floor (x^2) has a singular Hessian: no saddle, though Newton stops there.

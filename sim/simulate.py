@@ -156,8 +156,9 @@ def _shared_key(c: OptimizerConfig) -> tuple:
 def simulate_batch(surface: Surface, configs: OptimizerConfig | Sequence[OptimizerConfig],
                    starts, steps: int, seeds=None, every: int | None = None,
                    dtype=np.float64, track_best: bool = False,
-                   settle_tol: float | None = None) -> BatchResult:
-    """Run P particles in parallel numba blocks.
+                   settle_tol: float | None = None, parallel: bool = True) -> BatchResult:
+    """Run P particles in parallel numba blocks (`parallel=False`: in one block, in the
+    calling thread, with the kernel that single runs use: nothing more to compile).
 
     `configs` is one config for all particles or one per particle; `starts` is (P, 2) or a
     single (x, y); `seeds` one per particle (default 0..P-1). With `every=k` θ and E are
@@ -220,10 +221,14 @@ def simulate_batch(surface: Surface, configs: OptimizerConfig | Sequence[Optimiz
         g_out = out if whole else np.empty((K.NOUT, idx.size))
         g_div = div if whole else np.empty(idx.size, np.int64)
         g_rx, g_ry, g_rc = (rx, ry, rc) if whole else (np.empty((rs.size, idx.size)) for _ in range(3))
-        K.run_particles(surface.code, surface.kparams, surface.X, surface.T, ip, sh,
-                        hpp, np.ascontiguousarray(starts[idx, 0]), np.ascontiguousarray(starts[idx, 1]),
-                        np.ascontiguousarray(seeds[idx]), steps, every, g_rx, g_ry, g_rc,
-                        g_out, g_div)
+        args = (surface.code, surface.kparams, surface.X, surface.T, ip, sh, hpp,
+                np.ascontiguousarray(starts[idx, 0]), np.ascontiguousarray(starts[idx, 1]),
+                np.ascontiguousarray(seeds[idx]), steps, every)
+        if parallel:
+            K.run_particles(*args, g_rx, g_ry, g_rc, g_out, g_div)
+        else:
+            e = np.empty(0)
+            K.run_block(*args, 0, idx.size, g_rx, g_ry, g_rc, False, e, e, e, e, e, e, e, g_out, g_div, 0)
         if not whole:
             out[:, idx] = g_out
             div[idx] = g_div

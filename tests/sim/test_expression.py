@@ -38,6 +38,7 @@ from sim.scenario import (
     simulate_scenario,
     to_dict,
 )
+from sim.simulate import basins
 
 ROSENBROCK = "(1-x)^2 + 100*(y-x^2)^2"
 
@@ -559,6 +560,36 @@ def test_minima_and_saddles():
     assert len(custom_surface("x^4 + y^4").minima) == 1  # a flat minimum, found once
     assert custom_surface("3").minima == ()
     assert [(p.x, p.y) for p in custom_surface("x^2 - y^2").saddles] == [(0.0, 0.0)]
+
+
+def test_every_minimum_of_a_many_basin_surface_is_found():
+    """Rastrigin in a ±5 box has 11 × 11 minima; each solves 2x + 20π sin 2πx = 0 (and the
+    same in y), near an integer, which a 9×9 grid of Newton guesses alone misses."""
+    s = custom_surface("20 + x^2 - 10*cos(2*pi*x) + y^2 - 10*cos(2*pi*y)", box=(-5, 5, -5, 5))
+    assert len(s.minima) == 121
+    xy = np.array([(m.x, m.y) for m in s.minima])
+    np.testing.assert_array_equal(np.sort(np.unique(np.round(xy[:, 0]))), np.arange(-5, 6))
+    # Hand-derived stationarity, evaluated with numpy, not with the surface's own gradient.
+    np.testing.assert_allclose(2 * xy + 20 * np.pi * np.sin(2 * np.pi * xy), 0, atol=1e-7)
+    assert [(m.x, m.y) for m in s.minima if m.kind == "global"] == [(0.0, 0.0)]
+    # So a basin map labels every start: gd reaches one of them from everywhere.
+    r = basins(s, OptimizerConfig("gd", lr=0.002), grid=48, steps=3000)
+    assert (r.label >= 0).all()
+    assert np.unique(r.label).size == 121
+
+
+def test_minima_found_by_descent_are_where_runs_end():
+    s = custom_surface("sin(3*x)*cos(2*y) + 0.1*(x^2+y^2)")
+    r = basins(s, OptimizerConfig("gd", lr=0.02), grid=64, steps=3000)
+    settled = r.steps_to_converge >= 0
+    assert settled.mean() > 0.9 and (r.label[settled] >= 0).all()
+    for m in s.minima:  # each is a true minimum: zero gradient (finite differences), E rises around it
+        h = 1e-5
+        e = lambda x, y: s.cost(np.array([x]), np.array([y]))[0]  # noqa: E731
+        assert abs(e(m.x + h, m.y) - e(m.x - h, m.y)) / (2 * h) < 1e-6
+        assert abs(e(m.x, m.y + h) - e(m.x, m.y - h)) / (2 * h) < 1e-6
+        ring = [e(m.x + 1e-3 * math.cos(a), m.y + 1e-3 * math.sin(a)) for a in np.linspace(0, 6.2, 12)]
+        assert min(ring) > m.cost
 
 
 # ----------------------------------------------------------------------------------------

@@ -93,6 +93,22 @@ def test_batch_is_independent_of_the_number_of_threads():
     np.testing.assert_array_equal(one.avg_theta, many.avg_theta)
 
 
+@pytest.mark.parametrize("name", ["logreg", "himmelblau"])
+def test_serial_batch_equals_the_parallel_one(name):
+    """parallel=False runs every particle in one block in the calling thread: the same bits,
+    records, divergence and settling as the parallel blocks."""
+    s = make_surface(name)
+    configs = [OptimizerConfig("adam", lr=0.05, batch_size=8 if name == "logreg" else None, noise=0.1),
+               OptimizerConfig("gd", lr=0.3)] * 300
+    starts = _starts(s, len(configs), seed=4)
+    kw = dict(steps=80, every=7, track_best=True, settle_tol=1e-4)
+    par = simulate_batch(s, configs, starts, **kw)
+    ser = simulate_batch(s, configs, starts, parallel=False, **kw)
+    for field in ("final_theta", "avg_theta", "final_cost", "best_cost", "diverged_at", "settled_at",
+                  "theta", "cost"):
+        np.testing.assert_array_equal(getattr(ser, field), getattr(par, field), err_msg=field)
+
+
 def test_per_particle_configs_match_individual_runs():
     s = make_surface("rosenbrock")
     lrs = [1e-4, 2e-4, 5e-4, 1e-3]
