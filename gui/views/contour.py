@@ -14,12 +14,13 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage
-from PySide6.QtWidgets import QGraphicsItem, QLabel
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsView, QLabel
 
 from gui.document import Document
 from gui.theme import LIGHT, Theme, style_plot
 from gui.view_options import ViewOptions
 from gui.views.drawing import (
+    arrow_points,
     arrow_segments,
     isoline_segments,
     log_image,
@@ -27,8 +28,8 @@ from gui.views.drawing import (
     nice_field_grid,
     pixel_keep,
     set_curve,
-    trail_upto,
 )
+from gui.views.lines import SegmentsItem, TrailItem
 from sim.cloud_geometry import SIGMA_LEVELS, ellipse_points
 
 GRID_POINTS = 240  # background resolution along the longer side of the visible box
@@ -284,10 +285,11 @@ class _RunItems:
     """The items of one run: trail, average trail, velocity and gradient arrows, cloud."""
 
     def __init__(self, plot: pg.PlotItem) -> None:
-        self.trail = pg.PlotDataItem(skipFiniteCheck=True)
-        self.avg = pg.PlotDataItem(skipFiniteCheck=True)
-        self.vel = pg.PlotDataItem(connect="pairs", skipFiniteCheck=True)
-        self.grad = pg.PlotDataItem(connect="pairs", skipFiniteCheck=True)
+        self.trail = TrailItem()
+        self.avg = TrailItem()
+        self.drawn: tuple | None = None  # (trajectory, pixel cell) whose kept points the trails hold
+        self.vel = SegmentsItem()
+        self.grad = SegmentsItem()
         for z, item in ((20, self.trail), (19, self.avg), (22, self.vel), (22, self.grad)):
             item.setZValue(z)
             # The view's range is set explicitly: a growing trail must not make the view box
@@ -349,9 +351,14 @@ class ContourView(pg.PlotWidget):
         # (A PlotDataItem draws through its child curve: the cache goes on the child.)
         for item in (self.image, self.isolines.curve, self.field.curve, self.minima):
             item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+        # Repaint one rectangle around everything that changed: with pyqtgraph's default (the
+        # minimal region, a union of many rectangles) every trail is stroked through a complex
+        # clip, which costs about as much again as the stroking itself.
+        self.setViewportUpdateMode(QGraphicsView.BoundingRectViewportUpdate)
         self.legend = plot.addLegend(offset=(10, 10), labelTextSize="9pt")
         self._runs: list[_RunItems] = []
         self._keep_cache: dict[int, tuple] = {}
+        self._speeds: dict[int, tuple] = {}  # run -> (trajectory, its largest ‖v_t‖)
         self._style = _StyleCache()
         self._trail_width: float | None = None  # None: 1 px, 2 px for the selected run
         self._starts_drawn: tuple | None = None
@@ -542,6 +549,13 @@ class ContourView(pg.PlotWidget):
         self._keep_cache[i] = (traj, cell, keep, keep_avg)
         return keep, keep_avg
 
+    def _top_speed(self, i: int, traj) -> float:
+        """The largest ‖v_t‖ of run i (its velocity arrows are drawn relative to it)."""
+        hit = self._speeds.get(i)
+        if hit is None or hit[0] is not traj:
+            hit = self._speeds[i] = (traj, float(np.hypot(traj.velocity[:, 0], traj.velocity[:, 1]).max()) or 1.0)
+        return hit[1]
+
     def hideEvent(self, ev) -> None:  # noqa: N802
         # Another tab is in front: playback must not pay for trails nobody sees. (A view that
         # was never shown, as the exporter's, is never hidden, so it always draws.)
@@ -573,7 +587,10 @@ class ContourView(pg.PlotWidget):
             run = runs[i] if i < len(runs) else None
             traj = results[i] if i < len(results) else None
             if run is None or traj is None or not run.visible or doc.surface is None:
-                for item in (items.trail, items.avg, items.vel, items.grad):
+                items.trail.clear()
+                items.avg.clear()
+                items.drawn = None
+                for item in (items.vel, items.grad):
                     set_curve(item)
                 items.cloud.clear()
                 continue
@@ -586,25 +603,25 @@ class ContourView(pg.PlotWidget):
                 cm_pen.append(self._style.pen(run.color, 2.5))
             k = traj.at(t)
             th = traj.theta
-            keep, keep_avg = self._kept(i, traj, cell)
-            items.trail.setData(*trail_upto(th, keep, k))
-            if opt["average"]:
-                items.avg.setData(*trail_upto(traj.avg, keep_avg, k))
-            else:
-                set_curve(items.avg)
-            px, py = th[k]
+            if items.drawn is None or items.drawn[0] is not traj or items.drawn[1] != cell:
+                keep, keep_avg = self._kept(i, traj, cell)
+                items.trail.set_points(th, keep)
+                items.avg.set_points(traj.avg, keep_avg)
+                items.drawn = (traj, cell)
+            items.trail.set_end(k)
+            items.avg.set_end(k if opt["average"] else -1)
+            px, py = float(th[k, 0]), float(th[k, 1])
             if opt["velocity"]:
-                speed = np.hypot(traj.velocity[:, 0], traj.velocity[:, 1])
-                top = float(speed.max()) or 1.0
-                v = traj.velocity[k] / top * 1.5 * arrow_len
-                items.vel.setData(*arrow_segments(px, py, v[0], v[1]))
+                f = 1.5 * arrow_len / self._top_speed(i, traj)
+                items.vel.setData(*arrow_points(px, py, float(traj.velocity[k, 0]) * f,
+                                                float(traj.velocity[k, 1]) * f))
             else:
                 set_curve(items.vel)
             if opt["gradient"]:
-                g = traj.grad[k]
-                gn = float(np.hypot(*g))
+                gx, gy = float(traj.grad[k, 0]), float(traj.grad[k, 1])
+                gn = math.hypot(gx, gy)
                 if gn > 0:
-                    items.grad.setData(*arrow_segments(px, py, g[0] / gn * arrow_len, g[1] / gn * arrow_len))
+                    items.grad.setData(*arrow_points(px, py, gx / gn * arrow_len, gy / gn * arrow_len))
                 else:
                     set_curve(items.grad)
             else:

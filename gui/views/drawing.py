@@ -81,6 +81,19 @@ def arrow_segments(x: np.ndarray, y: np.ndarray, dx: np.ndarray, dy: np.ndarray,
     return xs, ys
 
 
+def arrow_points(x: float, y: float, dx: float, dy: float, head: float = 0.28) -> tuple[list[float], list[float]]:
+    """One arrow as `arrow_segments` draws it, in plain floats (no numpy cost for one arrow)."""
+    c, s = _COS25, _SIN25
+    tx, ty = x + dx, y + dy
+    hx, hy = -dx * head, -dy * head
+    lx, ly = c * hx - s * hy, s * hx + c * hy
+    rx, ry = c * hx + s * hy, -s * hx + c * hy
+    return [x, tx, tx, tx + lx, tx, tx + rx], [y, ty, ty, ty + ly, ty, ty + ry]
+
+
+_COS25, _SIN25 = float(np.cos(np.radians(25.0))), float(np.sin(np.radians(25.0)))
+
+
 def log_levels(z: np.ndarray, floor_cost: float | None, count: int = 16) -> tuple[np.ndarray, float, float]:
     """Log-spaced contour levels for costs spanning orders of magnitude.
 
