@@ -782,6 +782,10 @@ def _critical_points(kparams: np.ndarray, box, start) -> tuple[tuple[CriticalPoi
         m = 0.5 * (hxx + hyy)
         rad = np.hypot(0.5 * (hxx - hyy), hxy)
         lo, hi = m - rad, m + rad  # the Hessian's eigenvalues
+    # Coordinates within rounding of zero (Newton leaves 1e-21 for 0) are zero.
+    tiny = 1e-12 * max(x1 - x0, y1 - y0, abs(x0), abs(x1), abs(y0), abs(y1))
+    x = np.where(np.abs(x) < tiny, 0.0, x)
+    y = np.where(np.abs(y) < tiny, 0.0, y)
     for i in np.flatnonzero(np.isfinite(c) & (gnorm <= 1e-6) & (hi > 0)):
         found.append(CriticalPoint(float(x[i]), float(y[i]), float(c[i]), "min" if lo[i] > 0 else "saddle"))
     wx, wy = 0.1 * (x1 - x0), 0.1 * (y1 - y0)

@@ -392,10 +392,15 @@ def minima_spots(surface: Surface, theme: Theme, names: bool = False) -> list[di
 
 def minima_labels(plot: pg.PlotItem, surface: Surface, theme: Theme,
                   old: list[pg.TextItem]) -> list[pg.TextItem]:
-    """Letters A, B, … beside the known minima (replacing `old`), as the legends name them."""
+    """Letters A, B, … beside the known minima (replacing `old`), as the legends name them.
+
+    Beyond 26 minima (a custom surface with a lattice of them) the names would cover the
+    map: none are drawn, and hovering a minimum or a start names it."""
     for t in old:
         plot.removeItem(t)
     items = []
+    if len(surface.minima) > 26:
+        return items
     for k, m in enumerate(surface.minima):
         t = pg.TextItem(minimum_name(k), color=theme.foreground, anchor=(-0.3, 1.1))
         t.setPos(m.x, m.y)

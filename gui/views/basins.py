@@ -65,6 +65,9 @@ ISOLINES = {"light": (20, 24, 34, 110), "dark": (235, 238, 245, 95)}
 SECTION = "Figure 1, basins of attraction"
 
 
+LEGEND_MINIMA = 9  # entries for minima in the legend; beyond, the rest share one
+
+
 def _rgba(color: str) -> tuple[int, int, int, int]:
     return pg.mkColor(color).getRgb()
 
@@ -313,10 +316,19 @@ class BasinsView(AnalysisView):
                     f"<b>{100 * share:.1f}&nbsp;%</b>")
 
         if mode == "minimum":
-            for k, (mx, my) in enumerate(r.minima):
+            # A surface with many minima (a custom Rastrigin has 121) lists the ones that
+            # drew the most starts, and sums up the rest in one entry.
+            order = sorted(range(len(r.minima)), key=lambda k: (-frac.get(k, 0.0), k))
+            shown = order if len(order) <= LEGEND_MINIMA else order[:LEGEND_MINIMA - 1]
+            for k in sorted(shown):
+                mx, my = r.minima[k]
                 kind = s.minima[k].kind if s is not None and k < len(s.minima) else "minimum"
                 cells.append(cell(lut[k + 2], f"<b>{minimum_name(k)}</b>&nbsp;",
                                   f"{kind} ({mx:.2g}, {my:.2g})", frac.get(k, 0.0)))
+            rest = order[len(shown):]
+            if rest:
+                cells.append(cell(np.array([150, 150, 150, 255]), "", f"{len(rest)} other minima",
+                                  sum(frac.get(k, 0.0) for k in rest)))
         if frac.get(NO_MINIMUM) or mode == "steps":
             if mode == "steps":
                 share = float((r.steps_to_converge < 0).mean() - frac.get(DIVERGED, 0.0))

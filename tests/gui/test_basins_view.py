@@ -149,3 +149,24 @@ def test_click_adds_a_run_from_that_start(window, qtbot):
     view.add_run_from(float(r.x[5]), float(r.y[7]))
     assert len(doc.scenario.runs) == n + 1
     assert doc.start_of(n) == (r.x[5], r.y[7]) and doc.scenario.runs[-1].config == r.config
+
+
+def test_legend_of_a_surface_with_many_minima_stays_short(window, qtbot):
+    """A custom Rastrigin has 121 minima: the legend names the eight that drew the most
+    starts and sums up the other 113, so the shares still add up to the whole map."""
+    from gui.views.basins import LEGEND_MINIMA
+
+    window.document.set_custom_surface("20 + x^2 - 10*cos(2*pi*x) + y^2 - 10*cos(2*pi*y)", (-5, 5, -5, 5))
+    view = show(window, qtbot, grid=24, surface=None)
+    r = view.result
+    assert r.minima.shape[0] == 121
+    text = view.legend.text().replace("&nbsp;", " ")
+    assert text.count("<td") == LEGEND_MINIMA + int((r.label == -1).any()) + int((r.label == -2).any())
+    assert f"{121 - (LEGEND_MINIMA - 1)} other minima" in text
+    frac = r.fractions()
+    top = sorted((k for k in frac if k >= 0), key=lambda k: -frac[k])[:LEGEND_MINIMA - 1]
+    rest = sum(v for k, v in frac.items() if k >= 0 and k not in top)
+    assert f"{100 * rest:.1f} %" in text
+    assert "e-" not in text  # coordinates within rounding of zero read 0
+    assert view._names == []  # 121 names would cover the map; hovering names a minimum
+    assert len(view.minima.data) == 121

@@ -572,6 +572,7 @@ def test_every_minimum_of_a_many_basin_surface_is_found():
     # Hand-derived stationarity, evaluated with numpy, not with the surface's own gradient.
     np.testing.assert_allclose(2 * xy + 20 * np.pi * np.sin(2 * np.pi * xy), 0, atol=1e-7)
     assert [(m.x, m.y) for m in s.minima if m.kind == "global"] == [(0.0, 0.0)]
+    assert not np.any((xy != 0) & (np.abs(xy) < 1e-9))  # Newton's 1e-21 for zero reads 0
     # So a basin map labels every start: gd reaches one of them from everywhere.
     r = basins(s, OptimizerConfig("gd", lr=0.002), grid=48, steps=3000)
     assert (r.label >= 0).all()
