@@ -7,6 +7,17 @@ from PySide6.QtWidgets import QLabel, QStatusBar
 from gui.document import Document
 
 
+def set_steady_text(label: QLabel, text: str, shrink: bool = False, least: int = 0) -> None:
+    """Set a label's text, its size fixed at the widest text so far (with `shrink`, at this
+    text's; never below `least` pixels): a number that changes on every playback frame then
+    repaints the label alone instead of re-laying out the bar around it."""
+    label.setText(text)
+    hint = label.sizeHint()
+    w = max(hint.width(), least, 0 if shrink else label.minimumWidth())
+    if label.minimumSize() != label.maximumSize() or (label.minimumWidth(), label.minimumHeight()) != (w, hint.height()):
+        label.setFixedSize(w, hint.height())
+
+
 class StatusBar(QStatusBar):
     """Observes the document; says plainly when a run diverged."""
 
@@ -20,25 +31,31 @@ class StatusBar(QStatusBar):
         self.addPermanentWidget(self.run_label)
         self.addPermanentWidget(self.alert)
         self.addPermanentWidget(self.step_label)
-        for sig in (document.cursorChanged, document.selectionChanged, document.scenarioChanged):
-            sig.connect(self.sync)
+        document.cursorChanged.connect(lambda _t: self.sync(shrink=False))
+        for sig in (document.selectionChanged, document.scenarioChanged):
+            sig.connect(lambda *_a: self.sync())
         document.readyChanged.connect(lambda _r: self.clearMessage())
         self.sync()
 
-    def sync(self, *_args) -> None:
+    def sync(self, shrink: bool = True) -> None:
+        """Show the cursor's step and the selected run there; `shrink`: the labels may
+        narrow (playback only lets them widen, so the bar keeps still)."""
         doc = self._doc
         t = doc.cursor
-        self.step_label.setText(f"  step {t} / {doc.max_cursor}  ")
+        set_steady_text(self.step_label, f"  step {t} / {doc.max_cursor}  ", shrink)
         run, traj = doc.selected_run(), doc.selected_result()
         if run is None or traj is None:
-            self.run_label.setText("")
+            set_steady_text(self.run_label, "", shrink)
             self.alert.setText("")
             return
         k = traj.at(t)
         x, y = traj.theta[k]
-        self.run_label.setText(
-            f"<span style='color:{run.color}'>■</span> {run.title}:  θ = ({x:.4g}, {y:.4g})   "
-            f"E(θ) = {traj.cost[k]:.5g}   ‖g‖ = {traj.grad_norm[k]:.3g}   α_t = {traj.lr[k]:.3g}")
+        set_steady_text(self.run_label,
+                        f"<span style='color:{run.color}'>■</span> {run.title}:  θ = ({x:.4g}, {y:.4g})   "
+                        f"E(θ) = {traj.cost[k]:.5g}   ‖g‖ = {traj.grad_norm[k]:.3g}   α_t = {traj.lr[k]:.3g}",
+                        shrink)
+        if not shrink:
+            return  # which runs diverged changes with the results, not with the cursor
         diverged = [f"{r.title} diverged at step {tr.diverged_at}"
                     for r, tr in zip(doc.scenario.runs, doc.results)
                     if tr is not None and tr.diverged_at is not None]

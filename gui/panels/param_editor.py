@@ -151,8 +151,11 @@ class ParamEditor(QWidget):
             self.check.setChecked(bool(v))
             self.check.blockSignals(False)
             return
+        v = int(v) if self.param.kind == "int" else v
+        if self.spin.value() == v:
+            return  # setValue would rewrite the text and repaint the box (and its parents)
         self.spin.blockSignals(True)
-        self.spin.setValue(int(v) if self.param.kind == "int" else v)
+        self.spin.setValue(v)
         self.spin.blockSignals(False)
         if self.slider is not None:
             self.slider.blockSignals(True)

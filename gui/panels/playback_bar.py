@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QSpinBox,
 
 from gui.document import Document
 from gui.playback import Playback
+from gui.status import set_steady_text
 
 
 class PlaybackBar(QWidget):
@@ -38,7 +39,6 @@ class PlaybackBar(QWidget):
         self.timeline.valueChanged.connect(self._scrub)
         lay.addWidget(self.timeline, 1)
         self.step_label = QLabel()
-        self.step_label.setMinimumWidth(110)
         self.step_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
         lay.addWidget(self.step_label)
         lay.addWidget(QLabel("speed"))
@@ -52,19 +52,20 @@ class PlaybackBar(QWidget):
         self.loop = QCheckBox("loop")
         self.loop.toggled.connect(playback.set_loop)
         lay.addWidget(self.loop)
-        document.cursorChanged.connect(self.sync)
+        document.cursorChanged.connect(lambda _t: self.sync(shrink=False))
         document.scenarioChanged.connect(self.sync)
         playback.playingChanged.connect(self._on_playing)
         playback.speedChanged.connect(self._on_speed)
         playback.loopChanged.connect(self._on_loop)
         self.sync()
 
-    def sync(self, *_args) -> None:
+    def sync(self, shrink: bool = True) -> None:
+        """Timeline and step label at the cursor (`shrink`: the label may narrow again)."""
         self.timeline.blockSignals(True)
         self.timeline.setRange(0, self._doc.max_cursor)
         self.timeline.setValue(self._doc.cursor)
         self.timeline.blockSignals(False)
-        self.step_label.setText(f"t = {self._doc.cursor} / {self._doc.max_cursor}")
+        set_steady_text(self.step_label, f"t = {self._doc.cursor} / {self._doc.max_cursor}", shrink, least=110)
 
     def _scrub(self, t: int) -> None:
         self._pb.pause()

@@ -194,7 +194,7 @@ class RunEditor(QWidget):
             w.blockSignals(True)
             w.setCurrentIndex(w.findData(v))
             w.blockSignals(False)
-        if not self.label.hasFocus():
+        if not self.label.hasFocus() and self.label.text() != run.label:
             self.label.setText(run.label)
         for name, ed in self.editors.items():
             ed.set_value(float(getattr(cfg, name)))
@@ -206,6 +206,8 @@ class RunEditor(QWidget):
         x, y = self._doc.start_of(self._doc.selected)
         for sp, v in ((self.start_x, x), (self.start_y, y), (self.particles, run.particles),
                       (self.jitter, run.jitter)):
+            if sp.value() == v:
+                continue  # (setValue repaints even when nothing changes)
             sp.blockSignals(True)
             sp.setValue(v)
             sp.blockSignals(False)

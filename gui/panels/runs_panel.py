@@ -29,6 +29,11 @@ def _swatch(color: str) -> QIcon:
     return QIcon(pm)
 
 
+def _set_tip(item: QTableWidgetItem, tip: str) -> None:
+    if item.toolTip() != tip:
+        item.setToolTip(tip)
+
+
 def hyper_text(cfg) -> str:
     """The key hyperparameters of a config, in the lecture's symbols."""
     return "  ".join(cfg.hyper_parts(".3g"))
@@ -121,14 +126,16 @@ class RunsPanel(QWidget):
                     state = Qt.Checked if run.visible else Qt.Unchecked
                     if item.checkState() != state:
                         item.setCheckState(state)
-                    item.setToolTip("show / hide; double-click to recolour")
+                    _set_tip(item, "show / hide; double-click to recolour")
                     continue
                 if item.text() != text:
                     item.setText(text)
                 if j == 5:
                     red = status.startswith("diverged") or bool(err)
-                    item.setForeground(QBrush(QColor("#c62828")) if red else QBrush())
-                    item.setToolTip(err or "")
+                    if item.data(Qt.UserRole) != red:  # (each set repaints and re-measures the row)
+                        item.setData(Qt.UserRole, red)
+                        item.setForeground(QBrush(QColor("#c62828")) if red else QBrush())
+                    _set_tip(item, err or "")
         self.table.blockSignals(False)
         self._select_row(doc.selected)
         has = 0 <= doc.selected < len(runs)

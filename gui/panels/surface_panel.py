@@ -159,6 +159,7 @@ class SurfacePanel(QWidget):
         for name, ed in self.editors.items():
             if name in sc.params:
                 ed.set_value(sc.params[name])
-        self.steps.blockSignals(True)
-        self.steps.setValue(sc.steps)
-        self.steps.blockSignals(False)
+        if self.steps.value() != sc.steps:
+            self.steps.blockSignals(True)
+            self.steps.setValue(sc.steps)
+            self.steps.blockSignals(False)

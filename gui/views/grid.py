@@ -40,6 +40,7 @@ from gui.view_options import ViewOptions
 from gui.views.axes import LogAxis
 from gui.views.contour import Background
 from gui.views.drawing import pixel_keep, set_curve, trail_upto
+from gui.views.loss import CurvesViewBox
 from sim import HYPERPARAMS, OptimizerConfig, Trajectory
 from sim.scenario import PALETTE, Run
 from sim.simulate import log_spaced, simulate
@@ -330,7 +331,7 @@ class CompareView(QWidget):
         self.grid = pg.GraphicsLayoutWidget()
         self.grid.ci.setSpacing(4)
         self.grid.installEventFilter(self)
-        self.loss_plot = pg.PlotWidget(axisItems={"left": LogAxis("left")})
+        self.loss_plot = pg.PlotWidget(viewBox=CurvesViewBox(), axisItems={"left": LogAxis("left")})
         lp = self.loss_plot.getPlotItem()
         lp.setMenuEnabled(False)
         lp.hideButtons()

@@ -32,11 +32,23 @@ def _brush(color: str):
     return b
 
 
+class CurvesViewBox(pg.ViewBox):
+    """A ViewBox that fits its range to the items it was given bounds for, and recomputes
+    that fit only when one of them changes: pyqtgraph's own re-measures every curve whenever
+    any child moves, such as the cursor line and the markers on every playback frame."""
+
+    def itemBoundsChanged(self, item) -> None:  # noqa: N802 - pyqtgraph's name
+        if any(item is a for a in self.addedItems):
+            super().itemBoundsChanged(item)
+        else:
+            self._itemBoundsCache.pop(item, None)
+
+
 class _SeriesPlot(pg.PlotWidget):
     """One plot with a curve per run, a marker per run and a cursor line."""
 
     def __init__(self, ylabel: str, parent=None) -> None:
-        super().__init__(parent=parent, axisItems={"left": LogAxis("left")})
+        super().__init__(parent=parent, viewBox=CurvesViewBox(), axisItems={"left": LogAxis("left")})
         plot = self.getPlotItem()
         plot.setMenuEnabled(False)
         plot.hideButtons()
@@ -46,6 +58,7 @@ class _SeriesPlot(pg.PlotWidget):
         plot.setLabel("left", ylabel)
         plot.getAxis("left").enableAutoSIPrefix(False)  # no "(x1e+15)" on log axes
         plot.setLabel("bottom", "step t")
+        self.xlabel = "step t"
         self.cursor_line = pg.InfiniteLine(angle=90, movable=False)
         self.cursor_line.setZValue(50)
         plot.addItem(self.cursor_line, ignoreBounds=True)  # moving it must not re-fit the axes
@@ -179,7 +192,9 @@ class LossView(QTabWidget):
         if len(self.cost_plot.curves) != len(runs):
             self._drawn.clear()  # curve items are created or removed: draw every run afresh
         for p in (self.cost_plot, self.grad_plot):
-            p.setLabel("bottom", xlabel)
+            if p.xlabel != xlabel:  # (setLabel re-renders the label's HTML even when unchanged)
+                p.xlabel = xlabel
+                p.setLabel("bottom", xlabel)
             p.ensure(len(runs))
             p.series = []
         for i, run in enumerate(runs):
@@ -267,7 +282,6 @@ class LossView(QTabWidget):
         traj = doc.selected_result()
         run = doc.selected_run()
         s = doc.surface
-        p.setLabel("bottom", "step t")
         if traj is None or run is None or s is None:
             self._energy_drawn = None
             for c in p.curves + p.dashed:

@@ -1,0 +1,69 @@
+"""What the views and bars show after the cheap per-frame and per-edit updates."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtWidgets import QApplication
+
+from gui.views.loss import FLOOR
+
+
+def _cost_span(window) -> tuple[float, float]:
+    """log10 of the lowest and highest value the cost plot's curves hold."""
+    assert window.loss.cost_plot.log_y
+    ys = [np.log10(np.maximum(c.yData, FLOOR)) for c in window.loss.cost_plot.curves if c.yData is not None and len(c.yData)]
+    return float(min(y.min() for y in ys)), float(max(y.max() for y in ys))
+
+
+def test_loss_range_follows_the_curves_after_an_edit(window, qtbot):
+    doc = window.document
+    vb = window.loss.cost_plot.getPlotItem().getViewBox()
+    doc.set_cursor(200)
+    QApplication.processEvents()
+    before = vb.viewRange()[1]
+    lo, hi = _cost_span(window)
+    assert before[0] <= lo + 1e-9 and before[1] >= hi - 1e-9
+    doc.update_config(0, lr=doc.scenario.runs[0].config.lr * 30)  # a much faster or diverging run
+    QApplication.processEvents()
+    vb.prepareForPaint()  # (what the next paint does)
+    lo, hi = _cost_span(window)
+    y0, y1 = vb.viewRange()[1]
+    assert y0 <= lo + 1e-9 and y1 >= hi - 1e-9
+    for t in (0, 300, 50):  # the cursor moves: markers and line follow, the range stays
+        doc.set_cursor(t)
+        QApplication.processEvents()
+        vb.prepareForPaint()
+        assert vb.viewRange()[1] == [y0, y1]
+        assert window.loss.cost_plot.cursor_line.value() == t
+
+
+def test_status_and_playback_labels_follow_the_cursor(window):
+    doc = window.document
+    sb, bar = window.statusBar(), window.playback_bar
+    widths = []
+    for t in (0, 7, 150, 3, doc.max_cursor):
+        doc.set_cursor(t)
+        assert f"step {t} / {doc.max_cursor}" in sb.step_label.text()
+        assert bar.step_label.text() == f"t = {t} / {doc.max_cursor}"
+        traj = doc.selected_result()
+        assert f"E(θ) = {traj.cost[traj.at(t)]:.5g}" in sb.run_label.text()
+        for label in (sb.step_label, sb.run_label, bar.step_label):
+            assert label.width() >= label.sizeHint().width()  # the whole text shows
+        widths.append(sb.run_label.width())
+    assert widths == sorted(widths)  # playback only widens the label: the bar keeps still
+    doc.set_selected(1)  # another run: the label fits its own text again
+    assert sb.run_label.width() == sb.run_label.sizeHint().width()
+    assert doc.scenario.runs[1].title in sb.run_label.text()
+
+
+def test_editors_show_an_edit_of_another_run_without_change(window):
+    doc = window.document
+    doc.set_selected(0)
+    editor = window.runs_panel.editor
+    lr0 = editor.editors["lr"].value()
+    doc.update_config(1, lr=doc.scenario.runs[1].config.lr * 2)
+    assert editor.editors["lr"].value() == lr0 == doc.scenario.runs[0].config.lr
+    doc.update_config(0, lr=lr0 * 2)
+    assert editor.editors["lr"].value() == doc.scenario.runs[0].config.lr
+    slider = editor.editors["lr"].slider
+    assert slider.value() == editor.editors["lr"]._to_slider(lr0 * 2)
