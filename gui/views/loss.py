@@ -72,6 +72,8 @@ class _SeriesPlot(pg.PlotWidget):
         # (x, y, colour) per run, or (x, y, colour, steps) when the rows are not one per step
         # (a cloud keeps every k-th step): the cursor marker then finds its row by step.
         self.series: list[tuple | None] = []
+        self.drawn: dict[int, tuple] = {}  # curve index -> (inputs, series) of what it holds
+        self.stale = False  # the runs changed while this plot was hidden: draw when shown
         self.log_y = False
 
     def ensure(self, n: int) -> None:
@@ -129,7 +131,6 @@ class LossView(QTabWidget):
         self.cost_plot = _SeriesPlot("E(θ_t) − E*")
         self.grad_plot = _SeriesPlot("‖g_t‖")
         self.energy_plot = _SeriesPlot("energy")
-        self._drawn: dict[int, tuple] = {}  # curve index -> (inputs, cost series, ‖g‖ series)
         self._energy_drawn: tuple | None = None  # (inputs, series) of the energy plot
         self.addTab(self.cost_plot, "Cost")
         self.addTab(self.grad_plot, "‖g‖")
@@ -149,8 +150,12 @@ class LossView(QTabWidget):
         document.selectionChanged.connect(lambda _i: self.redraw())
         document.cursorChanged.connect(self.move_cursor)
         options.changed.connect(self._on_option)
-        self.currentChanged.connect(lambda _i: self.move_cursor(self._doc.cursor))
+        self.currentChanged.connect(self._on_tab)
         self._apply_log()
+
+    def _on_tab(self, _i: int) -> None:
+        self._draw_current()
+        self.move_cursor(self._doc.cursor)
 
     def set_theme(self, theme: Theme) -> None:
         self._theme = theme
@@ -182,67 +187,79 @@ class LossView(QTabWidget):
         return traj.steps.astype(float)
 
     def redraw(self, *_args) -> None:
-        """Set the whole curves of every run (after a recompute or a change of look)."""
+        """Set the whole curves of every run (after a recompute or a change of look). The
+        tab on show draws now; a hidden one when it is shown."""
+        n = len(self._doc.scenario.runs)
+        xlabel = "examples seen t × B" if self._opt["loss_examples"] else "step t"
+        for p in (self.cost_plot, self.grad_plot):
+            if p.xlabel != xlabel:  # (setLabel re-renders the label's HTML even when unchanged)
+                p.xlabel = xlabel
+                p.setLabel("bottom", xlabel)
+            if len(p.curves) != n:
+                p.drawn.clear()  # curve items are created or removed: draw every run afresh
+            p.ensure(n)
+            p.stale = True
+        self._draw_current()
+        self._redraw_energy()
+        self.move_cursor(self._doc.cursor)
+
+    def _draw_current(self) -> None:
+        p = self.currentWidget()
+        if p in (self.cost_plot, self.grad_plot) and p.stale:
+            self._draw_runs(p)
+
+    def _draw_runs(self, p: _SeriesPlot) -> None:
+        """The cost or ‖g‖ curve of every run on plot p (only those whose inputs changed)."""
         doc = self._doc
         runs, results = doc.scenario.runs, doc.results
         s = doc.surface
         e_star = (s.lowest_cost or 0.0) if s is not None else 0.0
         log = bool(self._opt["loss_log"])
-        xlabel = "examples seen t × B" if self._opt["loss_examples"] else "step t"
-        if len(self.cost_plot.curves) != len(runs):
-            self._drawn.clear()  # curve items are created or removed: draw every run afresh
-        for p in (self.cost_plot, self.grad_plot):
-            if p.xlabel != xlabel:  # (setLabel re-renders the label's HTML even when unchanged)
-                p.xlabel = xlabel
-                p.setLabel("bottom", xlabel)
-            p.ensure(len(runs))
-            p.series = []
+        cost_plot = p is self.cost_plot
+        p.stale = False
+        p.series = []
         for i, run in enumerate(runs):
             traj = results[i] if i < len(results) else None
             cloud = doc.cloud_of(i) if run.is_cloud else None
             width = 2.0 if i == doc.selected else 1.0
-            pen = pg.mkPen(run.color, width=width)
-            dash = pg.mkPen(run.color, width=1.3, style=Qt.DashLine)
             if traj is None or not run.visible:
-                self._drawn.pop(i, None)
-                for p in (self.cost_plot, self.grad_plot):
-                    set_curve(p.curves[i])
-                    set_curve(p.dashed[i])
-                    self._clear_band(p, i)
-                    p.series.append(None)
+                p.drawn.pop(i, None)
+                set_curve(p.curves[i])
+                set_curve(p.dashed[i])
+                self._clear_band(p, i)
+                p.series.append(None)
                 continue
             # Curves whose inputs did not change keep their data (and their cached pixels):
             # dragging one run's slider redraws one curve, not all of them.
             key = (traj, cloud, run.color, width, log, bool(self._opt["loss_examples"]),
                    bool(self._opt["average"]), e_star)
-            if self._drawn.get(i, (None,))[0] == key:
-                self.cost_plot.series.append(self._drawn[i][1])
-                self.grad_plot.series.append(self._drawn[i][2])
+            if p.drawn.get(i, (None,))[0] == key:
+                p.series.append(p.drawn[i][1])
                 continue
+            pen = pg.mkPen(run.color, width=width)
             x = self._x_of(traj)
-            cost = traj.cost - e_star
-            gn = traj.grad_norm
-            if log:
-                cost = np.maximum(cost, FLOOR)
-                gn = np.maximum(gn, FLOOR)
-            cost_series: tuple = (x, cost, run.color)
-            if cloud is None:
-                self.cost_plot.curves[i].setData(x, cost, pen=pen)
-                self._clear_band(self.cost_plot, i)
+            if not cost_plot:
+                gn = np.maximum(traj.grad_norm, FLOOR) if log else traj.grad_norm
+                p.curves[i].setData(x, gn, pen=pen)
+                series: tuple = (x, gn, run.color)
             else:
-                cost_series = self._draw_cloud(i, traj, cloud, run.color, pen, e_star, log)
-            self.grad_plot.curves[i].setData(x, gn, pen=pen)
-            if self._opt["average"]:
-                avg = traj.avg_cost - e_star
-                self.cost_plot.dashed[i].setData(x, np.maximum(avg, FLOOR) if log else avg, pen=dash)
-            else:
-                set_curve(self.cost_plot.dashed[i])
-            series = (cost_series, (x, gn, run.color))
-            self._drawn[i] = (key, *series)
-            self.cost_plot.series.append(series[0])
-            self.grad_plot.series.append(series[1])
-        self._redraw_energy()
-        self.move_cursor(doc.cursor)
+                cost = traj.cost - e_star
+                if log:
+                    cost = np.maximum(cost, FLOOR)
+                series = (x, cost, run.color)
+                if cloud is None:
+                    p.curves[i].setData(x, cost, pen=pen)
+                    self._clear_band(p, i)
+                else:
+                    series = self._draw_cloud(i, traj, cloud, run.color, pen, e_star, log)
+                if self._opt["average"]:
+                    avg = traj.avg_cost - e_star
+                    dash = pg.mkPen(run.color, width=1.3, style=Qt.DashLine)
+                    p.dashed[i].setData(x, np.maximum(avg, FLOOR) if log else avg, pen=dash)
+                else:
+                    set_curve(p.dashed[i])
+            p.drawn[i] = (key, series)
+            p.series.append(series)
 
     def _draw_cloud(self, i: int, traj, cloud, color: str, pen, e_star: float, log: bool) -> tuple:
         """Run i's cloud on the cost plot: mean cost and the 10–90% band; returns its series."""

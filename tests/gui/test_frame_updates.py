@@ -67,3 +67,18 @@ def test_editors_show_an_edit_of_another_run_without_change(window):
     assert editor.editors["lr"].value() == doc.scenario.runs[0].config.lr
     slider = editor.editors["lr"].slider
     assert slider.value() == editor.editors["lr"]._to_slider(lr0 * 2)
+
+
+def test_hidden_loss_tab_draws_when_shown(window):
+    doc = window.document
+    loss = window.loss
+    assert loss.currentWidget() is loss.cost_plot
+    doc.update_config(1, lr=doc.scenario.runs[1].config.lr * 2)
+    traj = doc.results[1]
+    np.testing.assert_array_equal(loss.cost_plot.curves[1].yData, np.maximum(traj.cost - (doc.surface.lowest_cost or 0.0),
+                                                                              FLOOR))
+    loss.setCurrentWidget(loss.grad_plot)  # drawn on show, with the edit
+    np.testing.assert_array_equal(loss.grad_plot.curves[1].yData, np.maximum(traj.grad_norm, FLOOR))
+    doc.set_cursor(40)
+    assert loss.grad_plot.cursor_line.value() == 40
+    assert len(loss.grad_plot.markers.data) == len(doc.scenario.runs)
