@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QWidget
+from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from gui.document import Document
 from gui.jobs import job_key, surface_key
@@ -83,6 +83,7 @@ class BasinsView(AnalysisView):
         self.live_grid = 96
         self.live_ms: list[tuple[int, float]] = []  # (grid, ms) of the live recomputes so far
         self._iso_key = None
+        self._zoom_box: tuple[float, float, float, float] | None = None  # None: the view box
 
         # ---- controls --------------------------------------------------------------------
         controls, cl = controls_column()
@@ -108,6 +109,16 @@ class BasinsView(AnalysisView):
         mf.addRow("grid", self.grid)
         mf.addRow("steps T", self.steps)
         mf.addRow("seed", self.seed)
+        area = QHBoxLayout()
+        self.map_visible = QPushButton("Map what is shown")
+        self.map_visible.setToolTip("zoom or pan the map (mouse wheel, drag), then map the starts of the "
+                                    "area on screen: basin boundaries in detail")
+        self.map_whole = QPushButton("Whole box")
+        self.map_whole.setToolTip("map the scenario's view box again")
+        self.map_whole.setEnabled(False)
+        area.addWidget(self.map_visible)
+        area.addWidget(self.map_whole)
+        mf.addRow("area", area)
         cl.addWidget(map_box)
         self.live_label = QLabel("Drag a slider: the map follows live on a coarse grid (about "
                                  f"{LIVE_MS:.0f} ms a frame); the full grid follows on release.")
@@ -147,6 +158,8 @@ class BasinsView(AnalysisView):
         for w in (self.grid, self.steps, self.seed):
             w.valueChanged.connect(lambda _v: self._on_settings())
         self.color_by.currentIndexChanged.connect(lambda _i: self.draw())
+        self.map_visible.clicked.connect(self.map_shown_area)
+        self.map_whole.clicked.connect(lambda: self.set_area(None))
         document.scenarioChanged.connect(self._on_scenario)
         self.set_theme(self.theme)
 
@@ -160,6 +173,8 @@ class BasinsView(AnalysisView):
             self.invalidate()
 
     def surface_changed(self) -> None:
+        self._zoom_box = None
+        self.map_whole.setEnabled(False)
         self.result = None
         self._key = None
         self._iso_key = None
@@ -169,8 +184,21 @@ class BasinsView(AnalysisView):
     def settings(self, grid: int | None = None) -> tuple[OptimizerConfig, dict]:
         """The config and the keyword arguments of `sim.basins` the controls ask for."""
         kw = {"grid": int(grid or self.grid.value()), "steps": int(self.steps.value()),
-              "box": view_box(self._doc), "seed": int(self.seed.value())}
+              "box": self._zoom_box or view_box(self._doc), "seed": int(self.seed.value())}
         return self.form.config(), kw
+
+    def set_area(self, box: tuple[float, float, float, float] | None) -> None:
+        """Map the starts of `box` (x0, x1, y0, y1), or of the view box with None."""
+        self._zoom_box = None if box is None else tuple(float(v) for v in box)  # type: ignore[assignment]
+        self.map_whole.setEnabled(box is not None)
+        self._iso_key = None  # the level sets and the range follow the new area
+        self._on_settings()
+
+    def map_shown_area(self) -> None:
+        """Map the area the plot shows now (after the user zoomed or panned it)."""
+        (x0, x1), (y0, y1) = self.plot.getPlotItem().getViewBox().viewRange()
+        if all(math.isfinite(v) for v in (x0, x1, y0, y1)) and x1 > x0 and y1 > y0:
+            self.set_area((x0, x1, y0, y1))
 
     # ---- computing ---------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -285,7 +313,7 @@ class BasinsView(AnalysisView):
         self.image.setRect(cell_rect(r.x, r.y))
         g = r.label.shape[0]
         set_title(self.plot.getPlotItem(), f"Basins of attraction: {r.config.label()}, T = {r.steps}, "
-                  f"{g} × {g} starts", self.theme)
+                  f"{g} × {g} starts{' (zoomed)' if self._zoom_box is not None else ''}", self.theme)
         self._draw_overlay(s, r.box)
         self._draw_legend(r, mode)
         self._summarize(r)
@@ -301,7 +329,10 @@ class BasinsView(AnalysisView):
         plot = self.plot.getPlotItem()
         self._names = minima_labels(plot, s, self.theme, self._names)
         x0, x1, y0, y1 = box
-        plot.getViewBox().setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.02)
+        # A mapped area fills the plot without padding (the square aspect may add a margin
+        # on one side).
+        pad = 0.0 if self._zoom_box is not None else 0.02
+        plot.getViewBox().setRange(xRange=(x0, x1), yRange=(y0, y1), padding=pad)
 
     def _draw_legend(self, r: BasinMap, mode: str) -> None:
         lut = self._label_colors(len(r.minima))
@@ -347,8 +378,10 @@ class BasinsView(AnalysisView):
         cfg = r.config
         glob = [k for k, m in enumerate(self._doc.surface.minima) if m.kind == "global"] if self._doc.surface else []
         share = sum(r.fractions().get(k, 0.0) for k in glob)
-        text = (f"{cfg.info.title}, {', '.join(cfg.hyper_parts())}: {g} × {g} starts, T = {r.steps} steps. "
-                f"{100 * share:.1f} % of the starts reach a global minimum.")
+        area = "" if self._zoom_box is None else (
+            f" over θ₁ ∈ [{r.box[0]:.4g}, {r.box[1]:.4g}], θ₂ ∈ [{r.box[2]:.4g}, {r.box[3]:.4g}]")
+        text = (f"{cfg.info.title}, {', '.join(cfg.hyper_parts())}: {g} × {g} starts{area}, T = {r.steps} "
+                f"steps. {100 * share:.1f} % of the starts reach a global minimum.")
         if g < self.grid.value():
             text += f" (Live preview at {g} × {g}.)"
         text += " Hover for a start's fate; click to add a run from there."

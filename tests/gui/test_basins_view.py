@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+import pytest
 from PySide6.QtCore import QPointF
 
 from gui.views.analysis import DIVERGED_COLOR
@@ -170,3 +171,33 @@ def test_legend_of_a_surface_with_many_minima_stays_short(window, qtbot):
     assert "e-" not in text  # coordinates within rounding of zero read 0
     assert view._names == []  # 121 names would cover the map; hovering names a minimum
     assert len(view.minima.data) == 121
+
+
+def test_map_what_is_shown_after_zooming(window, qtbot):
+    """Zoom into a basin boundary, map the area on screen: the starts span exactly that
+    area, the labels are sim's for that box; "Whole box" goes back."""
+    view = show(window, qtbot, grid=24)
+    whole = view.result.box
+    vb = view.plot.getPlotItem().getViewBox()
+    vb.setRange(xRange=(-0.5, 0.5), yRange=(-0.25, 0.75), padding=0)
+    (x0, x1), (y0, y1) = vb.viewRange()  # the square aspect may widen one side
+    view.map_visible.click()
+    qtbot.waitUntil(lambda: view.result is not None and not view.runner.busy
+                    and view.result.box != whole, timeout=60_000)
+    r = view.result
+    assert r.box == pytest.approx((x0, x1, y0, y1))
+    assert r.x[0] == pytest.approx(x0) and r.x[-1] == pytest.approx(x1)
+    assert r.y[0] == pytest.approx(y0) and r.y[-1] == pytest.approx(y1)
+    np.testing.assert_array_equal(r.label, expected(view).label)
+    assert "(zoomed)" in view.plot.getPlotItem().titleLabel.text
+    assert f"θ₁ ∈ [{r.box[0]:.4g}, {r.box[1]:.4g}]" in view.summary.text()
+    assert view.map_whole.isEnabled()
+    # The plot shows the mapped area without padding (the square aspect may add a margin).
+    (a0, a1), (b0, b1) = vb.viewRange()
+    assert a0 <= x0 + 1e-9 and a1 >= x1 - 1e-9 and b0 <= y0 + 1e-9 and b1 >= y1 - 1e-9
+    assert min(a1 - a0 - (x1 - x0), b1 - b0 - (y1 - y0)) < 1e-9 * (x1 - x0)
+    view.map_whole.click()
+    qtbot.waitUntil(lambda: view.result is not None and not view.runner.busy and view.result.box == whole,
+                    timeout=60_000)
+    assert not view.map_whole.isEnabled()
+    assert "(zoomed)" not in view.plot.getPlotItem().titleLabel.text and "θ₁ ∈" not in view.summary.text()
