@@ -641,7 +641,7 @@ def _run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi
                         for i in range(na):
                             ex[i] = x[i] + mom[i] * px[i]
                             ey[i] = y[i] + mom[i] * py[i]
-                    if stochastic:
+                    if _FAMILY == FAMILY_DATASET and stochastic:  # pruned in the other families
                         for i in range(na):
                             if ptr[i] + bsz > N:
                                 _shuffle(perm, i, rng)
@@ -667,7 +667,7 @@ def _run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi
                     for i in range(jn):
                         hxx[i], hxy[i], hyy[i] = _hess_point(code, prm, X, T, x[i], y[i], mark, i,
                                                              stochastic)
-                if stochastic:
+                if _FAMILY == FAMILY_DATASET and stochastic:
                     for i in range(na):
                         for k in range(N):
                             mark[i, k] = 0
