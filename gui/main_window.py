@@ -133,6 +133,9 @@ class MainWindow(QMainWindow):
         except ValueError as e:  # a restored scenario whose surface cannot be built
             QMessageBox.warning(self, "Ravine", f"Cannot build the scenario's surface: {e}")
             self.document.set_scenario(Scenario("rosenbrock"))
+        if self._warmup is not None:
+            # (a zero timer fires after the posted repaints: the first results are drawn)
+            QTimer.singleShot(0, self._warmup.resume)
         if self._autoplay:
             self.playback.play()
 
@@ -399,6 +402,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, ev) -> None:  # noqa: N802
         self.playback.pause()
         if self._warmup is not None:
+            self._warmup.resume()
             self._warmup.wait(60_000)
         self.save_settings()
         super().closeEvent(ev)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import threading
 
 import numpy as np
 from PySide6.QtCore import QThread, Signal
@@ -18,6 +19,7 @@ _LIVE: set[QThread] = set()
 def _join_all() -> None:
     """A script may quit while the batch kernel still compiles: no thread outlives Python."""
     for t in list(_LIVE):
+        t.resume()
         t.wait()
 
 
@@ -55,9 +57,16 @@ class KernelWarmup(QThread):
     # same thread, so that opening one of those later does not freeze the window.
     coreReady = Signal()  # noqa: N815 - Qt's naming
 
+    RESUME_AFTER = 2.0  # seconds the rest waits for `resume` at most
+
     def __init__(self, scenario: Scenario, parent=None) -> None:
         super().__init__(parent)
         self._scenario = scenario
+        self._resume = threading.Event()
+
+    def resume(self) -> None:
+        """Let the rest of the warm-up go on (the window has drawn its first results)."""
+        self._resume.set()
 
     def run(self) -> None:
         try:
@@ -67,6 +76,9 @@ class KernelWarmup(QThread):
             self.failed.emit(str(e))
             s = None
         self.coreReady.emit()
+        # Loading more kernels now would compete with the GUI thread, which is computing and
+        # drawing the first results, for the interpreter: wait until those are on screen.
+        self._resume.wait(self.RESUME_AFTER)
         # Then, in order of likely need: this surface family's batch kernel, and the other
         # families' kernels (sim compiles one copy per family: built-in, dataset, custom).
         others = [make for fam, make in _FAMILY_EXAMPLES if s is None or fam != kernels.family(s.code)]

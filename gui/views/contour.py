@@ -80,7 +80,7 @@ class ContourViewBox(pg.ViewBox):
     startDragged = Signal(int, float, float, bool)  # run, x, y, finished
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(enableMenu=False)  # (building the menu costs start-up time; it is never shown)
         self.starts: list[tuple[int, float, float]] = []  # (run, x, y) of draggable markers
         self._drag_run: int | None = None
 

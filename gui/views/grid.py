@@ -331,7 +331,7 @@ class CompareView(QWidget):
         self.grid = pg.GraphicsLayoutWidget()
         self.grid.ci.setSpacing(4)
         self.grid.installEventFilter(self)
-        self.loss_plot = pg.PlotWidget(viewBox=CurvesViewBox(), axisItems={"left": LogAxis("left")})
+        self.loss_plot = pg.PlotWidget(viewBox=CurvesViewBox(enableMenu=False), axisItems={"left": LogAxis("left")})
         lp = self.loss_plot.getPlotItem()
         lp.setMenuEnabled(False)
         lp.hideButtons()

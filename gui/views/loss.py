@@ -48,7 +48,7 @@ class _SeriesPlot(pg.PlotWidget):
     """One plot with a curve per run, a marker per run and a cursor line."""
 
     def __init__(self, ylabel: str, parent=None) -> None:
-        super().__init__(parent=parent, viewBox=CurvesViewBox(), axisItems={"left": LogAxis("left")})
+        super().__init__(parent=parent, viewBox=CurvesViewBox(enableMenu=False), axisItems={"left": LogAxis("left")})
         plot = self.getPlotItem()
         plot.setMenuEnabled(False)
         plot.hideButtons()
