@@ -589,8 +589,16 @@ def _basins_summary(bmap, surface) -> str:
     from sim.simulate import DIVERGED, NO_MINIMUM
 
     share = bmap.fractions()
-    parts = [f"minimum {k} ({m.x:.4g}, {m.y:.4g}) {m.kind} {100 * share.get(k, 0.0):.1f}%"
-             for k, m in enumerate(surface.minima)]
+    # Many minima (a custom Rastrigin has 121): the global ones and those that drew the most
+    # starts, eight in all, in index order, then the rest summed up.
+    order = sorted(range(len(surface.minima)),
+                   key=lambda k: (surface.minima[k].kind != "global", -share.get(k, 0.0), k))
+    shown = order if len(order) <= 9 else order[:8]
+    parts = [f"minimum {k} ({surface.minima[k].x:.4g}, {surface.minima[k].y:.4g}) {surface.minima[k].kind} "
+             f"{100 * share.get(k, 0.0):.1f}%" for k in sorted(shown)]
+    if len(shown) < len(order):
+        rest = order[len(shown):]
+        parts.append(f"{len(rest)} other minima {100 * sum(share.get(k, 0.0) for k in rest):.1f}%")
     parts.append(f"none {100 * share.get(NO_MINIMUM, 0.0):.1f}%")
     parts.append(f"diverged {100 * share.get(DIVERGED, 0.0):.1f}%")
     return ", ".join(parts)

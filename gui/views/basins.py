@@ -347,9 +347,12 @@ class BasinsView(AnalysisView):
                     f"<b>{100 * share:.1f}&nbsp;%</b>")
 
         if mode == "minimum":
-            # A surface with many minima (a custom Rastrigin has 121) lists the ones that
-            # drew the most starts, and sums up the rest in one entry.
-            order = sorted(range(len(r.minima)), key=lambda k: (-frac.get(k, 0.0), k))
+            # A surface with many minima (a custom Rastrigin has 121) lists the global ones
+            # and those that drew the most starts, and sums up the rest in one entry.
+            def is_global(k: int) -> bool:
+                return s is not None and k < len(s.minima) and s.minima[k].kind == "global"
+
+            order = sorted(range(len(r.minima)), key=lambda k: (not is_global(k), -frac.get(k, 0.0), k))
             shown = order if len(order) <= LEGEND_MINIMA else order[:LEGEND_MINIMA - 1]
             for k in sorted(shown):
                 mx, my = r.minima[k]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -358,3 +359,17 @@ def test_commands_never_import_qt(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.stdout.strip().splitlines()[-1] == "NOQT [0, 0, 0]", done.stderr
 
+
+
+def test_basins_summary_of_many_minima_names_the_global_one(capsys, tmp_path):
+    """121 minima: the summary names the global minimum and seven more, and sums up the rest."""
+    assert main.main(["basins", "--expr", "20 + x^2 - 10*cos(2*pi*x) + y^2 - 10*cos(2*pi*y)",
+                      "--box", "-5,5,-5,5", "--optimizer", "gd", "--lr", "0.002", "--grid", "40",
+                      "--steps", "2000", "--out", str(tmp_path / "b.npz")]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert "(0, 0) global" in line and line.count("minimum ") == 8 and "113 other minima" in line
+    # Every start is counted once: the shares (8 minima, the rest, none, diverged) add up.
+    shares = [float(v) for v in re.findall(r"([\d.]+)%", line)]
+    assert len(shares) == 11 and abs(sum(shares) - 100.0) < 0.6
+    label = np.load(tmp_path / "b.npz")["label"]
+    assert np.unique(label[label >= 0]).size == 121
