@@ -131,6 +131,14 @@ def _add_basins_parser(sub) -> None:
     b.add_argument("--out", metavar="PATH.npz",
                    help="write x, y, label, final_cost, steps_to_converge, minima, box")
     b.add_argument("--png", metavar="PATH.png", help="render the map as an image")
+    m = b.add_argument_group("animation: the map for each value of one hyperparameter")
+    m.add_argument("--animate", metavar="NAME=LO:HI",
+                   help="e.g. lr=0.001:0.3 (log-spaced over decades) or momentum=0:0.99 (even steps)")
+    m.add_argument("--movie", metavar="PATH", help="the animation: .gif, .mp4, or a folder for PNG frames")
+    m.add_argument("--frames", default="24", metavar="N", help="values, one frame each (default 24)")
+    m.add_argument("--fps", default="4", metavar="F", help="frames per second (default 4)")
+    m.add_argument("--size", default="900x800", metavar="WxH", help="frame size in pixels (default 900x800)")
+    m.add_argument("--theme", default="light", metavar="NAME", help="light or dark (default light)")
 
 
 def _add_restarts_parser(sub) -> None:
@@ -613,7 +621,18 @@ def cmd_basins(args: argparse.Namespace) -> int:
     _check_out(args.out, "--out", (".npz",))
     _check_out(args.png, "--png", (".png",))
     grid = _whole(args.grid, "--grid", 2, MAX_GRID)
+    if (args.animate is None) != (args.movie is None):
+        raise UsageError("--animate NAME=LO:HI and --movie PATH go together")
+    if args.animate is not None and (args.out or args.png):
+        raise UsageError("--out and --png map one setting; with --animate give --movie only")
     sc = scenario_from_args(args)
+    if args.animate is not None:
+        from gui import export_cli
+
+        try:
+            return export_cli.run_basin_movie(args, sc, grid)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     surface = make_surface_from(sc)
     t0 = time.perf_counter()
     try:

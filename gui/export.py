@@ -219,19 +219,25 @@ class FrameRenderer:
         """The figure at step t as a (height, width, 3) uint8 RGB array."""
         self.document.set_cursor(int(t))
         self.figure.show_step(self.document.cursor)
-        img = self._image
-        img.fill(self._bg)
-        self.figure.render(img)
-        w, h = self.size
-        rgb = img.convertToFormat(QImage.Format_RGB888)  # Qt's SIMD path; a numpy reorder is 8× slower
-        arr = np.frombuffer(rgb.constBits(), np.uint8, count=rgb.sizeInBytes())
-        return arr.reshape(h, rgb.bytesPerLine())[:, : w * 3].reshape(h, w, 3).copy()
+        return widget_rgb(self.figure, self._bg, self._image)
 
     def close(self) -> None:
         self.figure.hide()
         self.figure.deleteLater()
         self.document.deleteLater()
         self.options.deleteLater()
+
+
+def widget_rgb(widget: QWidget, background: str, image: QImage | None = None) -> np.ndarray:
+    """`widget` rendered on `background` as a (height, width, 3) uint8 RGB array (into
+    `image`, an RGB32 QImage of the widget's size, when given)."""
+    w, h = widget.width(), widget.height()
+    img = image if image is not None else QImage(w, h, QImage.Format_RGB32)
+    img.fill(background)
+    widget.render(img)
+    rgb = img.convertToFormat(QImage.Format_RGB888)  # Qt's SIMD path; a numpy reorder is 8× slower
+    arr = np.frombuffer(rgb.constBits(), np.uint8, count=rgb.sizeInBytes())
+    return arr.reshape(h, rgb.bytesPerLine())[:, : w * 3].reshape(h, w, 3).copy()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,7 +23,10 @@ from gui.export_settings import (
     VIEWS,
     ExportSettings,
     check_output,
+    movie_configs,
+    movie_values,
     mp4_problem,
+    parse_animate,
     parse_size,
     settings_for,
 )
@@ -200,6 +203,45 @@ def run_export(args) -> int:
     if not quiet:
         print(f"wrote {out}: {n} frames, {settings.width}x{settings.height}, {settings.fps:g} fps "
               f"({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def run_basin_movie(args, scenario, grid: int) -> int:
+    """`basins --animate NAME=LO:HI --movie PATH`: check everything (no Qt yet), then draw
+    one basin map per value with the Basins tab's view, offscreen, and write the movie."""
+    name, lo, hi = parse_animate(args.animate)
+    frames = _int(args.frames, "--frames", lo=2)
+    configs = movie_configs(scenario.runs[0].config, name, movie_values(lo, hi, frames))
+    width, height = parse_size(args.size)
+    fps = _float(args.fps, "--fps")
+    ExportSettings(width=width, height=height, fps=fps, theme=args.theme, frames=frames).validated()
+    if check_output(args.movie) == "mp4" and mp4_problem():
+        raise ValueError(mp4_problem())
+    surface = scenario.make_surface()  # a bad --expr fails here, before Qt
+
+    use_offscreen_without_display()
+    from PySide6.QtWidgets import QApplication
+
+    from gui.app import configure_pyqtgraph
+    from gui.basin_movie import render_basin_movie
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])  # noqa: F841 - keeps Qt alive
+    configure_pyqtgraph()
+    glob = [k for k, m in enumerate(surface.minima) if m.kind == "global"]
+
+    def progress(done: int, total: int, r) -> None:
+        share = sum(r.fractions().get(k, 0.0) for k in glob)
+        print(f"frame {done}/{total}: {name}={getattr(r.config, name):g}, {100 * share:.1f} % of the starts "
+              f"reach a global minimum, {100 * r.fractions().get(-2, 0.0):.1f} % diverge", flush=True)
+
+    t0 = time.perf_counter()
+    try:
+        render_basin_movie(scenario, configs, args.movie, grid=grid, steps=scenario.steps,
+                           size=(width, height), fps=fps, theme=args.theme, progress=progress)
+    except OSError as e:
+        raise ValueError(f"cannot write {args.movie}: {e.strerror or e}") from None
+    print(f"wrote {args.movie}: {frames} frames of {grid} × {grid} starts, {name} from {lo:g} to {hi:g} "
+          f"({time.perf_counter() - t0:.1f} s)")
     return 0
 
 

@@ -177,3 +177,52 @@ def settings_for(path: str | os.PathLike, settings: ExportSettings) -> ExportSet
         w, h = even_size(settings.width, settings.height)
         return replace(settings, width=w, height=h)
     return settings
+
+
+# ---- a basin map animated over one hyperparameter (gui/basin_movie.py) ----------------------
+
+MAX_MOVIE_FRAMES = 240
+
+
+def parse_animate(text: str) -> tuple[str, float, float]:
+    """'lr=0.001:0.3' → ("lr", 0.001, 0.3); ValueError with the reason otherwise."""
+    name, sep, rng = text.partition("=")
+    lo, sep2, hi = rng.partition(":")
+    try:
+        if not (sep and sep2 and name.strip()):
+            raise ValueError
+        return name.strip().replace("-", "_"), float(lo), float(hi)
+    except ValueError:
+        raise ValueError(f"--animate must look like NAME=LO:HI (e.g. lr=0.001:0.3), not {text!r}") from None
+
+
+def movie_values(lo: float, hi: float, frames: int) -> list[float]:
+    """`frames` values from lo to hi, to 3 significant digits where that keeps them apart
+    (what a frame's title shows):
+    log-spaced when 0 < lo and hi ≥ 10·lo (a learning rate over decades), else evenly
+    spaced (a momentum from 0 to 0.99)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        raise ValueError(f"the range must be two finite numbers LO < HI, not {lo:g}:{hi:g}")
+    if not (2 <= frames <= MAX_MOVIE_FRAMES):
+        raise ValueError(f"frames must be between 2 and {MAX_MOVIE_FRAMES}, not {frames}")
+    if lo > 0 and hi >= 10 * lo:
+        raw = [lo * (hi / lo) ** (k / (frames - 1)) for k in range(frames)]
+    else:
+        raw = [lo + (hi - lo) * k / (frames - 1) for k in range(frames)]
+    for digits in range(3, 13):  # more digits only where 3 would repeat a value
+        vals = [float(f"{v:.{digits}g}") for v in raw]
+        if all(a < b for a, b in zip(vals, vals[1:])):
+            return vals
+    return raw
+
+
+def movie_configs(config, name: str, values) -> list:
+    """`config` (an OptimizerConfig) with hyperparameter `name` set to each value, each
+    checked: ValueError names the rule's hyperparameters or the bad value."""
+    from dataclasses import replace
+
+    uses = tuple(config.info.uses) + ("noise",)
+    if name not in uses:
+        raise ValueError(f"{config.info.title} has no hyperparameter {name!r} to animate; it has: "
+                         f"{', '.join(uses)}")
+    return [replace(config, **{name: float(v)}).validated() for v in values]
