@@ -119,6 +119,10 @@ class BasinsView(AnalysisView):
         area.addWidget(self.map_visible)
         area.addWidget(self.map_whole)
         mf.addRow("area", area)
+        self.animate = QPushButton("Animate over a hyperparameter…")
+        self.animate.setToolTip("the map for each value of α, μ, … saved as a GIF or MP4: how the "
+                                "hyperparameter reshapes the basins, for a slide")
+        mf.addRow(self.animate)
         cl.addWidget(map_box)
         self.live_label = QLabel("Drag a slider: the map follows live on a coarse grid (about "
                                  f"{LIVE_MS:.0f} ms a frame); the full grid follows on release.")
@@ -160,6 +164,7 @@ class BasinsView(AnalysisView):
         self.color_by.currentIndexChanged.connect(lambda _i: self.draw())
         self.map_visible.clicked.connect(self.map_shown_area)
         self.map_whole.clicked.connect(lambda: self.set_area(None))
+        self.animate.clicked.connect(self.open_movie_dialog)
         document.scenarioChanged.connect(self._on_scenario)
         self.set_theme(self.theme)
 
@@ -193,6 +198,17 @@ class BasinsView(AnalysisView):
         self.map_whole.setEnabled(box is not None)
         self._iso_key = None  # the level sets and the range follow the new area
         self._on_settings()
+
+    def open_movie_dialog(self):
+        """Basins → Animate…: the dialog (returned, for scripts and tests), shown modeless."""
+        from gui.basin_movie import BasinMovieDialog  # it draws with this view's class
+
+        if self._doc.surface is None:
+            return None
+        dialog = BasinMovieDialog(self)
+        dialog.setAttribute(Qt.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def map_shown_area(self) -> None:
         """Map the area the plot shows now (after the user zoomed or panned it)."""

@@ -123,3 +123,40 @@ def test_bad_animation_flags(argv, tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("ravine: error:")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_basins_tab_animates_its_map(window, qtbot, tmp_path):
+    """Basins → Animate…: the tab's optimizer and area, one frame per value, written; Cancel
+    midway writes nothing; bad ranges are named in the dialog."""
+    from tests.gui.analysis_helpers import show_tab
+
+    view = show_tab(window, qtbot, window.basins_tab, "two_minima", grid=24)
+    out = tmp_path / "movies"
+    out.mkdir()
+    dialog = view.open_movie_dialog()
+    assert dialog.name.currentData() == "lr" and float(dialog.hi.text()) == pytest.approx(100 * float(dialog.lo.text()))
+    dialog.frames.setValue(3)
+    dialog.grid.setValue(24)
+    dialog.path.setText(str(out / "tab.gif"))
+    dialog.lo.setText("0.5")
+    dialog.hi.setText("0.1")
+    assert not dialog.save() and "LO < HI" in dialog.message.text()
+    dialog.lo.setText("0.003")
+    dialog.hi.setText("0.3")
+    assert dialog.save() and dialog.written == out / "tab.gif"
+    frames = iio.imread(out / "tab.gif", index=None)
+    assert frames.shape[0] == 3 and not np.array_equal(frames[0], frames[-1])
+    # Cancel after the first frame: no file, a clear word.
+    original = dialog._on_progress
+
+    def cancel_after_one(done, total, r):
+        if done == 1:
+            dialog.cancel_or_close()
+        original(done, total, r)
+
+    dialog._on_progress = cancel_after_one
+    dialog.path.setText(str(out / "cancelled.gif"))
+    assert not dialog.save()
+    assert "Cancelled" in dialog.message.text() and not (out / "cancelled.gif").exists()
+    assert [p.name for p in out.iterdir()] == ["tab.gif"]  # no temporary file either
+    dialog.close()
