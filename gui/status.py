@@ -7,13 +7,16 @@ from PySide6.QtWidgets import QLabel, QStatusBar
 from gui.document import Document
 
 
-def set_steady_text(label: QLabel, text: str, shrink: bool = False, least: int = 0) -> None:
+def set_steady_text(label: QLabel, text: str, shrink: bool = False, least: int = 0,
+                    most: int | None = None) -> None:
     """Set a label's text, its size fixed at the widest text so far (with `shrink`, at this
-    text's; never below `least` pixels): a number that changes on every playback frame then
-    repaints the label alone instead of re-laying out the bar around it."""
+    text's; never below `least` pixels, nor above `most`): a number that changes on every
+    playback frame then repaints the label alone instead of re-laying out the bar around it."""
     label.setText(text)
     hint = label.sizeHint()
     w = max(hint.width(), least, 0 if shrink else label.minimumWidth())
+    if most is not None:
+        w = max(min(w, most), least)
     if label.minimumSize() != label.maximumSize() or (label.minimumWidth(), label.minimumHeight()) != (w, hint.height()):
         label.setFixedSize(w, hint.height())
 
@@ -50,13 +53,21 @@ class StatusBar(QStatusBar):
             return
         k = traj.at(t)
         x, y = traj.theta[k]
+        # The label takes at most the room the bar has: a fixed width wider than that would
+        # make the whole window grow (and every view in it re-lay out) while playing.
+        room = self.width() - self.step_label.width() - self.alert.sizeHint().width() - 48
         set_steady_text(self.run_label,
                         f"<span style='color:{run.color}'>■</span> {run.title}:  θ = ({x:.4g}, {y:.4g})   "
                         f"E(θ) = {traj.cost[k]:.5g}   ‖g‖ = {traj.grad_norm[k]:.3g}   α_t = {traj.lr[k]:.3g}",
-                        shrink)
+                        shrink, most=max(room, 0))
         if not shrink:
             return  # which runs diverged changes with the results, not with the cursor
         diverged = [f"{r.title} diverged at step {tr.diverged_at}"
                     for r, tr in zip(doc.scenario.runs, doc.results)
                     if tr is not None and tr.diverged_at is not None]
         self.alert.setText("   ".join(diverged[:2]) + (" …" if len(diverged) > 2 else ""))
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802
+        super().resizeEvent(ev)
+        if ev.size().width() != ev.oldSize().width():
+            self.sync()  # the room of the selected run's label changed

@@ -17,12 +17,11 @@ from typing import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QSizeF, Qt, QTimer
-from PySide6.QtGui import QColor, QPainterPath, QPen
+from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import (
     QComboBox,
     QGraphicsEllipseItem,
     QGraphicsItem,
-    QGraphicsPathItem,
     QGraphicsRectItem,
     QHBoxLayout,
     QLabel,
@@ -39,7 +38,8 @@ from gui.theme import THEMES, Theme, style_plot
 from gui.view_options import ViewOptions
 from gui.views.axes import LogAxis
 from gui.views.contour import Background
-from gui.views.drawing import pixel_keep, set_curve, trail_upto
+from gui.views.drawing import pixel_keep, set_curve
+from gui.views.lines import TrailItem
 from gui.views.loss import CurvesViewBox
 from sim import HYPERPARAMS, OptimizerConfig, Trajectory
 from sim.scenario import PALETTE, Run
@@ -196,24 +196,6 @@ class _PanelTitle(pg.LabelItem):
         return s if hint == Qt.SizeHint.MaximumSize else QSizeF(0.0, s.height())
 
 
-class _Trail(QGraphicsPathItem):
-    """A polyline that only changes its points: a PlotDataItem's bookkeeping (bounds,
-    display data sets, signals) costs more than drawing a thinned trail, twelve times a frame."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.xData = np.zeros(0)
-        self.yData = np.zeros(0)
-
-    def set_points(self, x: np.ndarray, y: np.ndarray) -> None:
-        self.xData, self.yData = x, y
-        self.setPath(pg.arrayToQPath(x, y) if len(x) else QPainterPath())
-
-    def clear(self) -> None:
-        if len(self.xData):
-            self.set_points(np.zeros(0), np.zeros(0))
-
-
 class _Panel:
     """One small contour plot: background (shared data), trail, start and current point."""
 
@@ -233,7 +215,7 @@ class _Panel:
         self.isolines.setZValue(-50)
         self.minima = pg.ScatterPlotItem(pxMode=True)
         self.minima.setZValue(10)
-        self.trail = _Trail()
+        self.trail = TrailItem()  # a frame moves its end; PlotDataItems would cost 12 × more
         self.trail.setZValue(20)
         # The start square and the current dot: plain shapes that keep their pixel size and
         # only move (a ScatterPlotItem rebuilds its records on every setData: 12 a frame).
@@ -248,7 +230,7 @@ class _Panel:
         # The background is the same on every frame: blit it from a pixmap.
         for item in (self.image, self.isolines.curve, self.minima):
             item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
-        self.keep: tuple | None = None  # (trajectory, cell, kept rows)
+        self.keep: tuple | None = None  # (trajectory, cell) whose kept rows the trail holds
         self.entry: Entry | None = None
 
 
@@ -707,13 +689,15 @@ class CompareView(QWidget):
             tr = e.trajectory
             if tr is None:
                 p.trail.clear()
+                p.keep = None
                 p.start.setVisible(False)
                 p.current.setVisible(False)
                 continue
             if p.keep is None or p.keep[0] is not tr or p.keep[1] != cell:
-                p.keep = (tr, cell, pixel_keep(tr.theta[:, 0], tr.theta[:, 1], cell))
+                p.keep = (tr, cell)
+                p.trail.set_points(tr.theta, pixel_keep(tr.theta[:, 0], tr.theta[:, 1], cell))
             k = tr.at(t)
-            p.trail.set_points(*trail_upto(tr.theta, p.keep[2], k))
+            p.trail.set_end(k)
             x, y = tr.theta[k]
             p.current.setPos(float(x), float(y))
             # A diverged run's last point: hollow, in the warning colour.

@@ -41,6 +41,7 @@ def test_status_and_playback_labels_follow_the_cursor(window):
     doc = window.document
     sb, bar = window.statusBar(), window.playback_bar
     widths = []
+    size = window.size()
     for t in (0, 7, 150, 3, doc.max_cursor):
         doc.set_cursor(t)
         assert f"step {t} / {doc.max_cursor}" in sb.step_label.text()
@@ -51,6 +52,10 @@ def test_status_and_playback_labels_follow_the_cursor(window):
             assert label.width() >= label.sizeHint().width()  # the whole text shows
         widths.append(sb.run_label.width())
     assert widths == sorted(widths)  # playback only widens the label: the bar keeps still
+    QApplication.processEvents()
+    assert window.size() == size  # ... and never the window (every view would re-lay out)
+    room = sb.width() - sb.step_label.width() - 48
+    assert sb.run_label.width() <= room
     doc.set_selected(1)  # another run: the label fits its own text again
     assert sb.run_label.width() == sb.run_label.sizeHint().width()
     assert doc.scenario.runs[1].title in sb.run_label.text()
