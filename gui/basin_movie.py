@@ -67,7 +67,11 @@ def render_basin_movie(scenario: Scenario, configs: Sequence[OptimizerConfig], p
     settings = ExportSettings(width=width, height=height, fps=float(fps), loop=loop,
                               theme=theme, frames=len(configs)).validated()
     fmt = check_output(path)
-    document = Document(scenario)
+    # The view needs the surface and box; the scenario's own runs (clouds, many steps) are
+    # not drawn: one plain run keeps the document cheap to build.
+    first = scenario.runs[0] if scenario.runs else None
+    runs = () if first is None else (replace(first, particles=1, jitter=0.0),)
+    document = Document(replace(scenario, runs=runs))
     options = ViewOptions()
     options.set("theme", theme)
     view = BasinsView(document, options)
