@@ -577,51 +577,118 @@ _FUNC_OP = {"sin": vm.SIN, "cos": vm.COS, "tan": vm.TAN, "exp": vm.EXP, "log": v
             "atan": vm.ATAN, "sigmoid": vm.SIGMOID, "softplus": vm.SOFTPLUS, "sign": vm.SIGN}
 
 
-def _program(node: Node) -> tuple[list[tuple[int, float]], int]:
-    """Postfix instructions of the tree and the stack depth they need (no recursion)."""
-    code: list[tuple[int, float]] = []
-    depth = top = 0
-    todo: list[tuple[Node, bool]] = [(node, False)]
-    while todo:
-        n, ready = todo.pop()
-        if isinstance(n, (Const, Var)):
-            code.append((vm.PUSH, n.value) if isinstance(n, Const)
-                        else (vm.VAR_X if n.name == "x" else vm.VAR_Y, 0.0))
-            depth += 1
+def _children(n: Node) -> tuple[Node, ...]:
+    if isinstance(n, (Const, Var)):
+        return ()
+    if isinstance(n, (Neg, Call)) or (isinstance(n, Pow) and _is(n.b, 2.0)):
+        return (n.a,)  # x^2 is one SQR instruction: its exponent is not emitted
+    return (n.a, n.b)
+
+
+def _instruction(n: Node) -> tuple[int, float]:
+    if isinstance(n, Const):
+        return vm.PUSH, n.value
+    if isinstance(n, Var):
+        return (vm.VAR_X if n.name == "x" else vm.VAR_Y), 0.0
+    if isinstance(n, Neg):
+        return vm.NEG, 0.0
+    if isinstance(n, Call):
+        return _FUNC_OP[n.fn], 0.0
+    if isinstance(n, Pow) and _is(n.b, 2.0):
+        return vm.SQR, 0.0
+    return _OPCODE[type(n)], 0.0
+
+
+def _group_programs(trees) -> tuple[list[list[tuple[int, float]]], int, int]:
+    """Postfix programs of trees that run one after the other on the same scratch, with
+    the subexpressions they share computed once: the first time a shared subtree is
+    reached it is computed and STOREd in a register, later it is LOADed (sin(3x) of E(x, y)
+    reappears in ∂E/∂x and ∂E/∂y). Equal subtrees compute the same bits, so this changes
+    no value. Returns the programs (register operands numbered from 0), the stack depth
+    they need and the number of registers. No recursion: trees can be deep."""
+    # Structural identity of every subtree as a small int, memoized by object.
+    ident: dict[int, int] = {}
+    table: dict[tuple, int] = {}
+
+    def key(root: Node) -> int:
+        todo = [(root, False)]
+        while todo:
+            n, ready = todo.pop()
+            if id(n) in ident:
+                continue
+            kids = _children(n)
+            if ready or not kids:
+                payload = n.value if isinstance(n, Const) else (n.name if isinstance(n, Var) else
+                                                                  (n.fn if isinstance(n, Call) else None))
+                sig = (type(n).__name__, payload, *(ident[id(c)] for c in kids))
+                ident[id(n)] = table.setdefault(sig, len(table))
+            else:
+                todo.append((n, True))
+                todo.extend((c, False) for c in reversed(kids))
+        return ident[id(root)]
+
+    for t in trees:
+        key(t)
+    # How often the emission reaches each subtree: it descends into a subtree only the
+    # first time, so a shared subtree's insides count once.
+    reach: dict[int, int] = {}
+    for t in trees:
+        todo = [t]
+        while todo:
+            n = todo.pop()
+            k = ident[id(n)]
+            reach[k] = reach.get(k, 0) + 1
+            if reach[k] == 1:
+                todo.extend(reversed(_children(n)))
+    registers: dict[int, int] = {}
+    programs: list[list[tuple[int, float]]] = []
+    top = 0
+    for t in trees:
+        code: list[tuple[int, float]] = []
+        depth = 0
+        todo = [(t, False)]
+        while todo:
+            n, ready = todo.pop()
+            k = ident[id(n)]
+            kids = _children(n)
+            if not ready and k in registers:
+                code.append((vm.LOAD, float(registers[k])))
+                depth += 1
+            elif ready or not kids:
+                code.append(_instruction(n))
+                depth += 1 - len(kids)
+                if kids and reach[k] > 1:
+                    registers[k] = len(registers)
+                    code.append((vm.STORE, float(registers[k])))
+            else:
+                todo.append((n, True))
+                todo.extend((c, False) for c in reversed(kids))
             top = max(top, depth)
-        elif ready:
-            if isinstance(n, Neg):
-                code.append((vm.NEG, 0.0))
-            elif isinstance(n, Call):
-                code.append((_FUNC_OP[n.fn], 0.0))
-            elif isinstance(n, Pow) and _is(n.b, 2.0):
-                code.append((vm.SQR, 0.0))
-            else:
-                code.append((_OPCODE[type(n)], 0.0))
-                depth -= 1
-        else:
-            todo.append((n, True))
-            if isinstance(n, (Neg, Call)) or (isinstance(n, Pow) and _is(n.b, 2.0)):
-                todo.append((n.a, False))
-            else:
-                todo.append((n.b, False))
-                todo.append((n.a, False))
-        if len(code) > MAX_OPS:
-            raise ValueError(f"expression is too complex: its derivatives need more than {MAX_OPS} "
-                             "operations")
-    return code, top
+            if len(code) > MAX_OPS:
+                raise ValueError(f"expression is too complex: its derivatives need more than {MAX_OPS} "
+                                 "operations")
+        programs.append(code)
+    return programs, top, len(registers)
 
 
 def pack_programs(trees) -> np.ndarray:
-    """The six trees (cost, gx, gy, hxx, hxy, hyy) as one kparams array (see expression_vm)."""
+    """The six trees (cost, gx, gy, hxx, hxy, hyy) as one kparams array (see expression_vm).
+
+    The two groups that run together, (cost, gx, gy) and the Hessian's three, share their
+    common subexpressions through registers, stored after the deepest stack."""
     if len(trees) != vm.NPROGRAMS:
         raise ValueError(f"expected {vm.NPROGRAMS} trees")
-    progs = [_program(t) for t in trees]
-    total = sum(len(c) for c, _ in progs)
+    groups = [_group_programs(trees[:3]), _group_programs(trees[3:])]
+    base = max(top for _, top, _ in groups)
+    progs = []
+    for codes, _, _ in groups:
+        for code in codes:
+            progs.append([(op, base + v) if op in (vm.LOAD, vm.STORE) else (op, v) for op, v in code])
+    total = sum(len(c) for c in progs)
     kp = np.empty(vm.HEADER + 2 * total)
-    kp[0] = max(top for _, top in progs)
+    kp[0] = base + max(nreg for _, _, nreg in groups)
     pos = vm.HEADER
-    for k, (code, _) in enumerate(progs):
+    for k, code in enumerate(progs):
         kp[1 + 2 * k] = pos
         kp[2 + 2 * k] = len(code)
         if code:

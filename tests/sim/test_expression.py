@@ -306,16 +306,26 @@ def test_kparams_layout():
         assert np.all((ops >= 0) & (ops < vm.NOPS) & (ops == np.round(ops)))
         pos += 2 * n
     assert pos == kp.size
-    # The depth in the header is what the programs really need.
+    # The rows in the header are what the programs really need: the deepest stack, then the
+    # registers; a register is stored before it is loaded, within its group of three.
     depth = 0
+    rows = [set(), set()]
     for k in range(vm.NPROGRAMS):
         sp = 0
         off, n = int(kp[1 + 2 * k]), int(kp[2 + 2 * k])
-        for op in kp[off:off + 2 * n:2].astype(int):
-            sp += 1 if op <= vm.VAR_Y else (-1 if op < vm.FIRST_UNARY else 0)
+        stored = rows[k // 3]
+        for op, arg in kp[off:off + 2 * n].reshape(-1, 2):
+            if op == vm.STORE:
+                stored.add(int(arg))
+            elif op == vm.LOAD:
+                assert int(arg) in stored
+            sp += 1 if op <= vm.VAR_Y or op == vm.LOAD else (-1 if op < vm.FIRST_UNARY else 0)
             depth = max(depth, sp)
         assert sp == 1
-    assert kp[0] == depth
+    assert rows[0], "sin(3x), cos(2y) … recur in E, ∂E/∂x and ∂E/∂y: shared through registers"
+    for r in rows:
+        assert sorted(r) == list(range(depth, depth + len(r)))
+    assert kp[0] == depth + max(len(r) for r in rows)
     assert pack_programs(c.trees).tolist() == kp.tolist()
 
 
