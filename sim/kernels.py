@@ -13,6 +13,7 @@ particle i of a batch with the same settings are therefore identical to the last
 from __future__ import annotations
 
 import math
+import os
 import types
 
 import numba
@@ -916,6 +917,48 @@ def _build_family(fam: int) -> dict:
 
 
 _FAMILIES = [_build_family(f) for f in (FAMILY_ANALYTIC, FAMILY_DATASET, FAMILY_CUSTOM)]
+
+
+def drop_stale_cache(cache_dir, interpreter_source: bytes) -> bool:
+    """numba keys a cached function by its own source file only, yet these kernels hold
+    sim/expression_vm.py's interpreter compiled into them: after that file changes (a
+    `git pull` into an editable install) their cached code would run the old one. A stamp
+    of the interpreter's source in the cache folder tells; when it differs, this module's
+    entries there are deleted (they compile afresh). True when it deleted them."""
+    import hashlib
+    import pathlib
+
+    cache_dir = pathlib.Path(cache_dir)
+    digest = hashlib.sha256(interpreter_source).hexdigest()
+    stamp = cache_dir / "kernels.interpreter-stamp"
+    try:
+        if stamp.read_text() == digest:
+            return False
+    except OSError:
+        pass
+    try:
+        for f in cache_dir.glob("kernels.*.nb[ic]"):
+            f.unlink(missing_ok=True)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = stamp.with_name(f"{stamp.name}.{os.getpid()}.tmp")
+        tmp.write_text(digest)
+        os.replace(tmp, stamp)
+    except OSError:  # a read-only cache: numba compiles in memory then anyway
+        return False
+    return True
+
+
+def _check_cache() -> None:
+    try:
+        cache_dir = _FAMILIES[0]["_run_block"]._cache._cache_path
+        with open(run3_block.py_func.__code__.co_filename, "rb") as f:
+            source = f.read()
+    except (AttributeError, OSError):  # no on-disk cache here (or numba changed)
+        return
+    drop_stale_cache(cache_dir, source)
+
+
+_check_cache()
 
 
 def kernel(name: str, code: int):
