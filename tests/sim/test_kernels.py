@@ -1,3 +1,6 @@
+"""The kernels module's upkeep: its on-disk numba cache follows the interpreter it holds."""
+
+from __future__ import annotations
 
 
 def test_cached_kernels_go_when_the_interpreter_changes(tmp_path):
