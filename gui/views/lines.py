@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
-from PySide6.QtGui import QPainterPath
+from PySide6.QtCore import QPointF, QRect, QRectF
+from PySide6.QtGui import QImage, QPainter, QPainterPath, QTransform
 
 _EMPTY = np.zeros(0)
 
@@ -100,6 +100,8 @@ class TrailItem(pg.GraphicsObject):
         self._k = -1  # the last row drawn (-1: nothing)
         self._rect = QRectF()
         self._path: QPainterPath | None = None
+        self._painted: tuple | None = None  # (state of the last paint, its image or None)
+        self._version = 0  # counts changes of what is drawn (points, end, pen)
 
     # ---- data ------------------------------------------------------------------------------
     def set_points(self, points: np.ndarray | None, keep: np.ndarray | None = None) -> None:
@@ -130,6 +132,7 @@ class TrailItem(pg.GraphicsObject):
         self._k = k
         self._j = int(np.searchsorted(self._keep, k, side="right")) if k >= 0 else 0
         self._path = None
+        self._version += 1
         rect = self._bounds()
         if rect != self._rect:
             self.prepareGeometryChange()
@@ -148,6 +151,7 @@ class TrailItem(pg.GraphicsObject):
 
     def setPen(self, pen) -> None:  # noqa: N802 - pyqtgraph's name
         self.opts["pen"] = pg.mkPen(pen)
+        self._version += 1
         self.prepareGeometryChange()  # the width pads the bounds
         self.update()
 
@@ -216,6 +220,44 @@ class TrailItem(pg.GraphicsObject):
     def paint(self, painter, *_args) -> None:
         if self._k < 0:
             return
+        # A trail that did not change since its last paint (a paused cursor, another run
+        # edited, a run that has ended) is blitted from an image of that paint: stroking a
+        # long trail, above all a 2 px one, costs several times more. A trail that changes
+        # on every frame is stroked directly and keeps no image.
+        tr = painter.transform()
+        dev = painter.device()
+        state = (self._version, tr, dev.width(), dev.height(), self.opts["antialias"])
+        if self._painted is not None and self._painted[0] == state:
+            if self._painted[1] is None:
+                self._painted = (state, self._render(tr, dev))
+            cached = self._painted[1]
+            if cached is not None:
+                img, x0, y0 = cached
+                painter.save()
+                painter.resetTransform()
+                painter.drawImage(QPointF(x0, y0), img)
+                painter.restore()
+                return
+        self._painted = (state, None)
         painter.setRenderHint(painter.RenderHint.Antialiasing, bool(self.opts["antialias"]))
         painter.setPen(self.opts["pen"])
         painter.drawPath(self.path())
+
+    def _render(self, tr: QTransform, dev) -> tuple[QImage, float, float] | None:
+        """The trail as the painter with transform `tr` draws it on `dev`: an image of the
+        device pixels it covers and their top-left corner; None if it covers none."""
+        ratio = float(dev.devicePixelRatioF()) if hasattr(dev, "devicePixelRatioF") else 1.0
+        area = tr.mapRect(self.boundingRect()).toAlignedRect().intersected(QRect(0, 0, dev.width(), dev.height()))
+        if area.isEmpty():
+            return None
+        img = QImage(int(area.width() * ratio), int(area.height() * ratio), QImage.Format_ARGB32_Premultiplied)
+        img.setDevicePixelRatio(ratio)
+        img.fill(0)
+        p = QPainter(img)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, bool(self.opts["antialias"]))
+        p.translate(-area.x(), -area.y())
+        p.setTransform(tr, True)
+        p.setPen(self.opts["pen"])
+        p.drawPath(self.path())
+        p.end()
+        return img, float(area.x()), float(area.y())

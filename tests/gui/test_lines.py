@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QImage
 
 from gui.views.drawing import arrow_points, arrow_segments, pixel_keep, trail_upto
 from gui.views.lines import SegmentsItem, TrailItem
@@ -68,3 +69,26 @@ def test_segments_hold_arrows_as_pairs(qtbot):
     many = arrow_segments(np.arange(5.0), np.zeros(5), np.ones(5), np.ones(5))
     item.setData(*many)
     np.testing.assert_array_equal(item.xData, many[0])
+
+
+def _pixels(widget) -> np.ndarray:
+    img = widget.grab().toImage().convertToFormat(QImage.Format_RGB32)
+    return np.frombuffer(img.constBits(), np.uint8, img.sizeInBytes()).reshape(img.height(), -1).copy()
+
+
+def test_an_unchanged_trail_paints_the_same_pixels_from_its_image(window):
+    """The second paint of an unchanged trail blits what the first one stroked."""
+    window.document.set_selected(0)  # a 2 px trail among 1 px ones
+    window.document.set_cursor(150)
+    first = _pixels(window.contour)  # stroked
+    trail = window.contour._runs[0].trail
+    assert trail._painted is not None and trail._painted[1] is None
+    second = _pixels(window.contour)  # from the image of the first paint
+    assert trail._painted[1] is not None
+    third = _pixels(window.contour)
+    diff = np.abs(first.astype(int) - second.astype(int))
+    assert diff.max() <= 2  # (8-bit rounding of antialiased edges, composited once more)
+    np.testing.assert_array_equal(second, third)
+    window.document.set_cursor(151)  # a new end: stroked again, no stale image
+    fourth = _pixels(window.contour)
+    assert trail._painted[1] is None and not np.array_equal(fourth, third)
