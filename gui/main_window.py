@@ -54,6 +54,12 @@ class MainWindow(QMainWindow):
             scenario = self._last_scenario()
         self.document = Document(scenario, self)
         self.options = ViewOptions(self)
+        # The theme first: the style and palette set before the widgets exist cost nothing,
+        # set after they do every widget is polished again (a twentieth of a second).
+        theme = self.settings.value("theme", "light")
+        if theme in THEMES:
+            self.options.set("theme", theme)
+        apply_qt_palette(THEMES[str(self.options["theme"])])
         self.playback = Playback(self.document, self)
         self._autoplay = autoplay
         self._warmup: KernelWarmup | None = None
@@ -385,12 +391,6 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
-        theme = self.settings.value("theme", "light")
-        if theme in THEMES:
-            if theme != self.options["theme"]:
-                self.options.set("theme", theme)
-            else:
-                self._on_option("theme")
 
     def save_settings(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())

@@ -17,7 +17,7 @@ from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsView, QLabel
 
 from gui.document import Document
-from gui.theme import LIGHT, Theme, style_plot
+from gui.theme import LIGHT, THEMES, Theme, style_plot
 from gui.view_options import ViewOptions
 from gui.views.drawing import (
     arrow_points,
@@ -386,7 +386,7 @@ class ContourView(pg.PlotWidget):
         document.cursorChanged.connect(self.redraw_runs)
         document.selectionChanged.connect(lambda _i: self._on_scenario())
         options.changed.connect(self._on_option)
-        self.set_theme(LIGHT)
+        self.set_theme(THEMES.get(str(options["theme"]), LIGHT))
 
     # ---- look ------------------------------------------------------------------------------
     def set_theme(self, theme: Theme) -> None:

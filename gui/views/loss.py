@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGraphicsItem, QTabWidget
 
 from gui.document import Document
-from gui.theme import LIGHT, Theme, style_plot
+from gui.theme import LIGHT, THEMES, Theme, style_plot
 from gui.view_options import ViewOptions
 from gui.views.axes import LogAxis
 from gui.views.drawing import set_curve
@@ -152,6 +152,7 @@ class LossView(QTabWidget):
         options.changed.connect(self._on_option)
         self.currentChanged.connect(self._on_tab)
         self._apply_log()
+        self.set_theme(THEMES.get(str(options["theme"]), LIGHT))
 
     def _on_tab(self, _i: int) -> None:
         self._draw_current()

@@ -87,3 +87,20 @@ def test_hidden_loss_tab_draws_when_shown(window):
     doc.set_cursor(40)
     assert loss.grad_plot.cursor_line.value() == 40
     assert len(loss.grad_plot.markers.data) == len(doc.scenario.runs)
+
+
+def test_a_saved_theme_is_in_place_before_the_window_shows(qtbot, settings):
+    from gui.main_window import MainWindow
+    from gui.theme import THEMES, apply_qt_palette
+
+    settings.setValue("theme", "dark")
+    w = MainWindow(settings=settings, autoplay=False, restore=False)
+    qtbot.addWidget(w)
+    try:
+        dark = THEMES["dark"]
+        assert w.options["theme"] == "dark" and w.theme_actions["dark"].isChecked()
+        assert w.contour.backgroundBrush().color().name() == dark.background
+        assert w.loss.cost_plot.backgroundBrush().color().name() == dark.background
+        assert QApplication.instance().palette().window().color().name() != "#efefef"
+    finally:
+        apply_qt_palette(THEMES["light"])  # the palette belongs to the application
