@@ -667,9 +667,12 @@ CLOUD_BUDGET = 4_000_000  # recorded particle-steps kept in memory by default
 
 def particle_cloud(surface: Surface, config: OptimizerConfig, start=None, particles: int = 1000,
                    steps: int = 500, seed: int = 0, jitter: float = 0.0,
-                   every: int | None = None) -> Cloud:
+                   every: int | None = None, subset: int | None = None) -> Cloud:
     """P copies of one run with different noise seeds (and starts jittered uniformly in a
-    disc of radius `jitter`): the spread that a single stochastic path cannot show."""
+    disc of radius `jitter`): the spread that a single stochastic path cannot show.
+
+    `subset=k` computes only the first k of those P particles, exactly as the full cloud
+    has them (same starts, seeds and kept steps): a live preview while a slider moves."""
     steps = _check_steps(steps)
     if isinstance(particles, bool) or int(particles) != particles or not (1 <= particles <= MAX_PARTICLES):
         raise ValueError(f"particles must be a whole number in [1, {MAX_PARTICLES}], not {particles!r}")
@@ -690,6 +693,10 @@ def particle_cloud(surface: Surface, config: OptimizerConfig, start=None, partic
         every = max(1, math.ceil(P * (steps + 1) / CLOUD_BUDGET))
     # Particle i gets noise seed seed·P + i: disjoint streams for different seeds.
     seeds = (seed % (MAX_SEED // MAX_PARTICLES)) * P + np.arange(P, dtype=np.int64)
+    if subset is not None:
+        if isinstance(subset, bool) or int(subset) != subset or not (1 <= subset <= P):
+            raise ValueError(f"subset must be a whole number in [1, {P}], not {subset!r}")
+        starts, seeds = starts[:int(subset)], seeds[:int(subset)]
     res = simulate_batch(surface, config, starts, steps, seeds=seeds, every=every, dtype=np.float32)
     th = res.theta
     rs = res.record_steps

@@ -160,6 +160,9 @@ class RunEditor(QWidget):
         def add(form: QFormLayout, name: str) -> None:
             ed = ParamEditor(HYPERPARAMS[name], float(getattr(cfg, name)), tooltip(name))
             ed.valueChanged.connect(lambda v, n=name: self._edit(n, v))
+            if ed.slider is not None:  # while dragged, clouds are previewed (Document.set_live)
+                ed.slider.sliderPressed.connect(lambda: self._doc.set_live(True))
+                ed.slider.sliderReleased.connect(lambda: self._doc.set_live(False))
             label = QLabel(name)
             label.setToolTip(tooltip(name))
             form.addRow(label, ed)

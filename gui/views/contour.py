@@ -694,8 +694,12 @@ class ContourView(pg.PlotWidget):
         self.click_at(x, y, shift)
 
     def _on_drag(self, run: int, x: float, y: float, finished: bool) -> None:
+        if not finished:
+            self._doc.set_live(True)  # a cloud follows the drag as a preview of its particles
         self._doc.set_selected(run)
         self._doc.set_start((x, y), run)
+        if finished:
+            self._doc.set_live(False)
 
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         s = self._doc.surface

@@ -169,3 +169,58 @@ def test_exported_frames_show_the_cloud(qtbot):
         return int(((rgb[..., 0] - rgb[..., 1] > 40) & (rgb[..., 2] - rgb[..., 1] > 40)).sum())
 
     assert magenta_pixels(3000) > magenta_pixels(1) + 500
+
+
+def test_dragging_a_slider_previews_the_first_particles_then_the_full_cloud(window, qtbot):
+    """While a slider of the run editor is held, a 3,000-particle cloud is recomputed for
+    its first LIVE_PARTICLES particles (exactly those of the full cloud); on release the
+    full cloud follows. Another run's cloud keeps its full cloud meanwhile."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QStyle, QStyleOptionSlider
+
+    from gui.document import LIVE_PARTICLES
+    from sim.simulate import particle_cloud
+
+    doc = window.document
+    noisy = OptimizerConfig("gd", lr=0.1, noise=2.0, batch_size=1)
+    runs = (Run(noisy, "cloud", (-2.5, 1.5), 0, PALETTE[0], True, 3000, 0.2),
+            Run(noisy, "other", (2.0, 1.0), 1, PALETTE[1], True, 1500, 0.0))
+    doc.set_scenario(Scenario("quadratic", {"kappa": 4.0, "angle": 0.0}, runs, 300, 0, "clouds"))
+    other = doc.cloud_of(1)
+    assert doc.cloud_of(0).theta.shape[1] == 3000 and other.theta.shape[1] == 1500
+    doc.set_selected(0)
+    slider = window.runs_panel.editor.editors["lr"].slider
+    opt = QStyleOptionSlider()
+    slider.initStyleOption(opt)
+    handle = slider.style().subControlRect(QStyle.CC_Slider, opt, QStyle.SC_SliderHandle, slider).center()
+    qtbot.mousePress(slider, Qt.LeftButton, pos=handle)
+    assert doc.live
+    slider.setValue(slider.value() + 40)  # a drag step: the lr changes, the cloud previews
+    preview = doc.cloud_of(0)
+    assert preview.theta.shape[1] == LIVE_PARTICLES
+    run = doc.scenario.runs[0]
+    ref = particle_cloud(doc.surface, run.config, run.start, 3000, 300, run.seed, run.jitter)
+    np.testing.assert_array_equal(preview.theta, ref.theta[:, :LIVE_PARTICLES])
+    assert doc.cloud_of(1) is other  # untouched: still the full cloud
+    qtbot.mouseRelease(slider, Qt.LeftButton, pos=handle)
+    assert not doc.live
+    full = doc.cloud_of(0)
+    assert full.theta.shape[1] == 3000
+    np.testing.assert_array_equal(full.theta, ref.theta)
+    assert doc.cloud_of(1) is other
+    qtbot.waitUntil(lambda: len(window.contour._runs[0].cloud.dots.positions()) == 3000, timeout=5000)
+
+
+def test_dragging_a_clouds_start_previews_it(window):
+    from gui.document import LIVE_PARTICLES
+
+    doc = window.document
+    noisy = OptimizerConfig("gd", lr=0.1, noise=2.0, batch_size=1)
+    doc.set_scenario(Scenario("quadratic", {}, (Run(noisy, "cloud", (-2.5, 1.5), 0, PALETTE[0], True, 2500),),
+                              200, 0, "drag"))
+    window.contour._on_drag(0, -2.0, 1.0, False)
+    assert doc.live and doc.cloud_of(0).theta.shape[1] == LIVE_PARTICLES
+    assert doc.cloud_of(0).starts[0].tolist() == [-2.0, 1.0]
+    window.contour._on_drag(0, -1.5, 0.5, True)
+    assert not doc.live and doc.cloud_of(0).theta.shape[1] == 2500
+    assert doc.cloud_of(0).starts[0].tolist() == [-1.5, 0.5] and doc.start_of(0) == (-1.5, 0.5)

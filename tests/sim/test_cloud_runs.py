@@ -144,3 +144,22 @@ def test_spread_shrinks_with_batch_size_decay_and_averaging():
                                         decay_start=200, tau=100.0))
     assert decayed < b1 / 10  # eq. 10: α decays by e⁻⁴, and the spread with it
     assert final_var(base, avg=True) < b1 / 5  # eq. 11: θ̃ averages about τ = 50 steps
+
+
+def test_a_subset_is_exactly_the_first_particles_of_the_cloud():
+    """The live preview of a cloud (subset=k) is the full cloud's first k particles, bit for
+    bit: the same jittered starts, noise seeds and kept steps; its statistics are theirs."""
+    s = make_surface("quadratic")
+    cfg = OptimizerConfig("gd", lr=0.05, noise=1.0, batch_size=4)
+    full = particle_cloud(s, cfg, (-2.0, 1.0), 3000, 400, seed=7, jitter=0.2)
+    part = particle_cloud(s, cfg, (-2.0, 1.0), 3000, 400, seed=7, jitter=0.2, subset=500)
+    np.testing.assert_array_equal(part.record_steps, full.record_steps)
+    np.testing.assert_array_equal(part.theta, full.theta[:, :500])
+    np.testing.assert_array_equal(part.cost, full.cost[:, :500])
+    np.testing.assert_array_equal(part.starts, full.starts[:500])
+    th = part.theta[-1].astype(float)
+    np.testing.assert_allclose(part.mean[-1], th.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(part.cov[-1], np.cov(th.T, bias=True), rtol=1e-9)
+    for bad in (0, 3001, 1.5, True):
+        with pytest.raises(ValueError, match="subset"):
+            particle_cloud(s, cfg, (-2.0, 1.0), 3000, 10, subset=bad)
