@@ -24,8 +24,10 @@ def _scenario(config=MOMENTUM, steps=400) -> Scenario:
 
 
 def _pixels(frame: np.ndarray, color: str) -> int:
+    """Pixels of about `color`: the view's antialiased image and the GIF's palette move a
+    fill by a few levels (#a6cee3 is drawn 164,204,224), the fills differ by far more."""
     rgb = np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)])
-    return int((np.abs(frame.astype(int) - rgb).sum(axis=-1) <= 6).sum())
+    return int((np.abs(frame.astype(int) - rgb).sum(axis=-1) <= 12).sum())
 
 
 def test_values_and_configs():
