@@ -7,7 +7,8 @@ so a handful of kernels serve every combination and the particle loop stays SIMD
 
 One block function, `_run_block`, is the only step loop: a single recorded run is a block
 of one particle with full recording, a batch is many blocks in parallel. A single run and
-particle i of a batch with the same settings are therefore identical to the last bit.
+particle i of a batch with the same settings are therefore identical to the last bit. It is
+compiled once per surface family (built-in, dataset, custom; see `_build_family`).
 """
 
 from __future__ import annotations
@@ -480,8 +481,9 @@ _NROWS = 33
 def _add_noise(W, rng, na):
     """Add the gradient noise N(0, σ²/B) to both components for the live particles.
 
-    A function of its own, called once a step: the sampler inlined into the step loop
-    cost 4 s of cold compile, and a call per sample made noisy clouds 30% slower (measured).
+    A function of its own, called once a step: the sampler inlined twice into the step
+    loop cost 3-4 s of cold compile, and a call per sample made noisy clouds 30% slower
+    (both measured).
     """
     for i in range(na):
         s = W[_NOISE, i]
