@@ -43,7 +43,7 @@ from gui.export_settings import (
     movie_values,
     output_format,
 )
-from gui.theme import THEMES
+from gui.theme import THEMES, qt_palette
 from gui.view_options import ViewOptions
 from gui.views.basins import BasinsView
 from sim import OptimizerConfig
@@ -83,6 +83,7 @@ def render_basin_movie(scenario: Scenario, configs: Sequence[OptimizerConfig], p
             w.hide()
         view.grid.setValue(grid)
         view.steps.setValue(steps)
+        view.setPalette(qt_palette(THEMES[theme]))  # the legend and axes in the theme, whatever the app's
         view.resize(settings.width, settings.height)
         view.setAttribute(Qt.WA_DontShowOnScreen, True)  # rendered into images, never on a screen
         view.show()  # lays the children out at their final size

@@ -52,9 +52,14 @@ def apply_qt_palette(theme: Theme) -> None:
     if app is None:
         return
     app.setStyle("Fusion")
-    if theme.name == "light":
-        app.setPalette(app.style().standardPalette())
-        return
+    app.setPalette(qt_palette(theme))
+
+
+def qt_palette(theme: Theme) -> QPalette:
+    """The Qt palette of the theme (Fusion's standard one for light)."""
+    app = QApplication.instance()
+    if theme.name == "light" and app is not None:
+        return app.style().standardPalette()
     p = QPalette()
     base, window, text = QColor("#1e2127"), QColor("#262a31"), QColor(theme.foreground)
     p.setColor(QPalette.Window, window)
@@ -71,7 +76,7 @@ def apply_qt_palette(theme: Theme) -> None:
     p.setColor(QPalette.PlaceholderText, QColor("#8a8f99"))
     p.setColor(QPalette.Disabled, QPalette.Text, QColor("#6b7079"))
     p.setColor(QPalette.Disabled, QPalette.ButtonText, QColor("#6b7079"))
-    app.setPalette(p)
+    return p
 
 
 def style_plot(plot: pg.PlotItem, theme: Theme) -> None:

@@ -105,6 +105,15 @@ def test_command_line_writes_the_movie(qapp, tmp_path, capsys, suffix):
     assert not np.array_equal(frames[0], frames[-1])
 
 
+def test_dark_theme_frames_are_dark_to_the_legend(qapp, tmp_path):
+    out = tmp_path / "dark.gif"
+    render_basin_movie(_scenario(), movie_configs(MOMENTUM, "lr", [0.01, 0.02]), out, grid=16, steps=50,
+                       size=(480, 400), theme="dark")
+    frame = iio.imread(out, index=None)[0].astype(float)
+    assert frame[:20].mean() < 60  # title strip
+    assert frame[-20:].mean() < 60  # legend strip (the label follows the view's palette)
+
+
 BAD = [
     ["--animate", "lr=0.1:1"],  # no --movie
     ["--movie", "m.gif"],  # no --animate
