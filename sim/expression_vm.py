@@ -197,14 +197,8 @@ def run3_block(prm, first, xs, ys, r0, r1, r2, n, S):
                     # point a sin(3x)cos(2y) basin map took twice as long, measured.)
                     for i in range(n):
                         u = a[i]
-                        if op == SIN:
-                            u = math.sin(u)
-                        elif op == COS:
-                            u = math.cos(u)
-                        elif op == TAN:
+                        if op == TAN:
                             u = math.tan(u)
-                        elif op == EXP:
-                            u = math.exp(u)
                         elif op == LOG:
                             if u > 0.0:
                                 u = math.log(u)

@@ -21,19 +21,22 @@ from sim.trajectory import BatchResult, Trajectory
 MAX_STEPS = 10_000_000
 
 
+def _whole(value, name: str, lo: int, hi: int, hi_text: str | None = None) -> int:
+    """`value` as an int in [lo, hi]; ValueError naming `name` otherwise (True is no 1)."""
+    if isinstance(value, bool) or int(value) != value or not (lo <= value <= hi):
+        raise ValueError(f"{name} must be a whole number in [{lo}, {hi_text or hi}], not {value!r}")
+    return int(value)
+
+
 def _check_steps(steps: int) -> int:
-    if isinstance(steps, bool) or int(steps) != steps or not (0 <= steps <= MAX_STEPS):
-        raise ValueError(f"steps must be a whole number in [0, {MAX_STEPS}], not {steps!r}")
-    return int(steps)
+    return _whole(steps, "steps", 0, MAX_STEPS)
 
 
 MAX_SEED = 2**63 - 1
 
 
 def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or int(seed) != seed or not (0 <= seed <= MAX_SEED):
-        raise ValueError(f"seed must be a whole number in [0, 2**63 - 1], not {seed!r}")
-    return int(seed)
+    return _whole(seed, "seed", 0, MAX_SEED, "2**63 - 1")
 
 
 def _check_start(start) -> tuple[float, float]:
@@ -489,9 +492,7 @@ def basins(surface: Surface, config: OptimizerConfig, grid: int = 256, steps: in
     """Run `config` from every point of a grid × grid lattice over `box` (default: the
     surface's view box) and label each start by the minimum it reaches (Figure 1)."""
     steps = _check_steps(steps)
-    if isinstance(grid, bool) or int(grid) != grid or not (2 <= grid <= MAX_GRID):
-        raise ValueError(f"grid must be a whole number in [2, {MAX_GRID}], not {grid!r}")
-    grid = int(grid)
+    grid = _whole(grid, "grid", 2, MAX_GRID)
     box = _check_box(surface.box if box is None else box)
     radius = default_radius(box) if radius is None else float(radius)
     if not (math.isfinite(radius) and radius > 0):
@@ -565,8 +566,7 @@ def restarts(surface: Surface, config: OptimizerConfig, k: int = 50, steps: int 
     """Run `config` from `k` starts drawn uniformly in `box` (default: the view box) with
     the random generator seeded by `seed`; keep every `every`-th step for drawing."""
     steps = _check_steps(steps)
-    if isinstance(k, bool) or int(k) != k or not (1 <= k <= MAX_RESTARTS):
-        raise ValueError(f"k must be a whole number in [1, {MAX_RESTARTS}], not {k!r}")
+    k = _whole(k, "k", 1, MAX_RESTARTS)
     seed = _check_seed(seed)
     box = _check_box(surface.box if box is None else box)
     radius = default_radius(box) if radius is None else float(radius)
@@ -674,9 +674,7 @@ def particle_cloud(surface: Surface, config: OptimizerConfig, start=None, partic
     `subset=k` computes only the first k of those P particles, exactly as the full cloud
     has them (same starts, seeds and kept steps): a live preview while a slider moves."""
     steps = _check_steps(steps)
-    if isinstance(particles, bool) or int(particles) != particles or not (1 <= particles <= MAX_PARTICLES):
-        raise ValueError(f"particles must be a whole number in [1, {MAX_PARTICLES}], not {particles!r}")
-    P = int(particles)
+    P = _whole(particles, "particles", 1, MAX_PARTICLES)
     seed = _check_seed(seed)
     x0, y0 = _check_start(surface.start if start is None else start)
     jitter = float(jitter)
@@ -694,9 +692,8 @@ def particle_cloud(surface: Surface, config: OptimizerConfig, start=None, partic
     # Particle i gets noise seed seed·P + i: disjoint streams for different seeds.
     seeds = (seed % (MAX_SEED // MAX_PARTICLES)) * P + np.arange(P, dtype=np.int64)
     if subset is not None:
-        if isinstance(subset, bool) or int(subset) != subset or not (1 <= subset <= P):
-            raise ValueError(f"subset must be a whole number in [1, {P}], not {subset!r}")
-        starts, seeds = starts[:int(subset)], seeds[:int(subset)]
+        k = _whole(subset, "subset", 1, P)
+        starts, seeds = starts[:k], seeds[:k]
     res = simulate_batch(surface, config, starts, steps, seeds=seeds, every=every, dtype=np.float32)
     th = res.theta
     rs = res.record_steps
