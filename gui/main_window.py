@@ -30,7 +30,8 @@ from gui.view_options import TITLES, ViewOptions
 from gui.views.contour import ContourView
 from gui.views.grid import CompareView
 from gui.views.loss import LossView
-from gui.workers import KernelWarmup
+from gui.workers import FastKernelPrep, KernelWarmup
+from sim import kernels
 from sim.scenario import Scenario, ScenarioError, atomic_write, from_dict, to_dict
 
 MAX_RECENT = 8
@@ -106,6 +107,11 @@ class MainWindow(QMainWindow):
         self.sweep_tab = install_sweep(self)  # Analyze tabs: built and computed when first shown
         self.basins_tab = install_basins(self)
         self.restarts_tab = install_restarts(self)
+        # Batches use a surface's fused kernel once a thread has prepared it, never compiling
+        # it in the GUI thread; the warm-up prepares the first surface's.
+        kernels.FAST_ON_DEMAND = False
+        self._fast_prep = FastKernelPrep(self)
+        self.document.surfaceChanged.connect(self._prepare_fast_kernel)
         self.document.pathChanged.connect(lambda _p: self._update_title())
         self.document.scenarioChanged.connect(self._update_title)
         self.options.changed.connect(self._on_option)
@@ -144,6 +150,11 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._warmup.resume)
         if self._autoplay:
             self.playback.play()
+
+    def _prepare_fast_kernel(self) -> None:
+        surface = self.document.surface
+        if surface is not None:
+            self._fast_prep.request(surface.code)
 
     def _on_warm_finished(self) -> None:
         if not self.document.ready:  # the thread ended before it said so (it always says so)

@@ -38,6 +38,57 @@ def _prepare_batch(s) -> None:
     simulate_batch(s, OptimizerConfig("gd", lr=1e-4), np.array([s.start, s.start]), 2)
 
 
+def _prepare_fast(code: int) -> None:
+    """The fused batch kernel of a built-in surface (gd and momentum basin maps, sweeps);
+    the window's batches use it once it is ready (kernels.FAST_ON_DEMAND is off there)."""
+    if kernels.fast_applies(code, kernels.GD) and not kernels.fast_ready(code):
+        kernels.prepare_fast(code)
+
+
+class FastKernelPrep(QThread):
+    """Prepares the fused batch kernel of each surface the window switches to, one at a
+    time, off the GUI thread (a few seconds each on an empty cache, milliseconds after)."""
+
+    failed = Signal(str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._codes: list[int] = []
+        self._lock = threading.Lock()
+        self._busy = False  # run() is taking codes (under the lock, so none is missed)
+        self.finished.connect(lambda: _LIVE.discard(self))
+
+    def request(self, code: int) -> None:
+        if not kernels.fast_applies(code, kernels.GD) or kernels.fast_ready(code):
+            return
+        with self._lock:
+            if code not in self._codes:
+                self._codes.append(code)
+            if self._busy:
+                return
+            self._busy = True
+        self.wait()  # a run() that has just said it is done
+        _LIVE.add(self)
+        self.start(QThread.LowPriority)
+
+    def run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._codes:
+                    self._busy = False
+                    return
+                code = self._codes[0]
+            try:
+                _prepare_fast(code)
+            except Exception as e:  # noqa: BLE001 - reported to the window, never raised in a thread
+                self.failed.emit(str(e))
+            with self._lock:
+                self._codes.remove(code)
+
+    def resume(self) -> None:
+        """(for _join_all: nothing to wait for)"""
+
+
 # One surface of each family, made when needed (making one compiles its point evaluation).
 _FAMILY_EXAMPLES = ((kernels.FAMILY_ANALYTIC, lambda: make_surface("quadratic")),
                     (kernels.FAMILY_DATASET, lambda: make_surface("linreg", n_examples=10)),
@@ -82,7 +133,7 @@ class KernelWarmup(QThread):
         # Then, in order of likely need: this surface family's batch kernel, and the other
         # families' kernels (sim compiles one copy per family: built-in, dataset, custom).
         others = [make for fam, make in _FAMILY_EXAMPLES if s is None or fam != kernels.family(s.code)]
-        tasks = [lambda: _prepare_batch(s)] if s is not None else []
+        tasks = [lambda: _prepare_batch(s), lambda: _prepare_fast(s.code)] if s is not None else []
         tasks += [lambda make=make: _prepare_core(make()) for make in others]
         tasks += [lambda make=make: _prepare_batch(make()) for make in others]
         for task in tasks:

@@ -66,6 +66,14 @@ def _settings(surface: Surface, cfg: OptimizerConfig, track_best: bool, settle_t
     return ip, sh
 
 
+def _fused_applies(code: int, ip: np.ndarray, hpp: np.ndarray) -> bool:
+    """Whether a batch group runs through the fused kernel (kernels.fast_particles): gd or
+    momentum with exact gradients on a built-in surface, not tracking the best cost, and
+    the kernel is compiled or may be (kernels.FAST_ON_DEMAND)."""
+    return (K.fast_applies(code, int(ip[K.I_RULE])) and not ip[K.I_TRACK_BEST]
+            and not np.any(hpp[K.H_NOISE] > 0.0) and (K.FAST_ON_DEMAND or K.fast_ready(code)))
+
+
 def _hyper_column(c: OptimizerConfig) -> tuple[float, ...]:
     return (c.lr, c.momentum, c.beta1, c.beta2, c.rho, c.eps, c.damping, c.noise)
 
@@ -227,7 +235,10 @@ def simulate_batch(surface: Surface, configs: OptimizerConfig | Sequence[Optimiz
         args = (surface.code, surface.kparams, surface.X, surface.T, ip, sh, hpp,
                 np.ascontiguousarray(starts[idx, 0]), np.ascontiguousarray(starts[idx, 1]),
                 np.ascontiguousarray(seeds[idx]), steps, every)
-        if parallel:
+        if parallel and _fused_applies(surface.code, ip, hpp):
+            K.fast_particles(surface.code, surface.kparams, ip, sh, hpp, *args[7:9], steps, every,
+                             g_rx, g_ry, g_rc, g_out, g_div)
+        elif parallel:
             K.run_particles(*args, g_rx, g_ry, g_rc, g_out, g_div)
         else:
             e = np.empty(0)

@@ -102,3 +102,18 @@ def test_job_key_depends_on_every_setting():
     assert k != job_key("basins", s, cfg, grid=65, steps=100, box=s.box)
     assert k != job_key("basins", make_surface("two_minima"), cfg, grid=64, steps=100, box=s.box)
     hash(k)
+
+
+def test_window_prepares_the_fused_kernel_of_each_surface_it_shows(window, qtbot, monkeypatch):
+    """The window never compiles the fused batch kernel in its own thread: a background
+    thread prepares it for the surface shown, and batches use it once it is ready."""
+    from sim import kernels
+
+    assert kernels.FAST_ON_DEMAND is False
+    monkeypatch.setattr(kernels, "_FAST", {})  # nothing prepared yet in this process
+    window.document.set_surface("himmelblau")
+    code = window.document.surface.code
+    qtbot.waitUntil(lambda: kernels.fast_ready(code), timeout=120_000)
+    window.document.set_surface("linreg")  # a dataset surface: no fused kernel, no thread
+    assert not window._fast_prep._codes
+    assert not kernels.fast_ready(window.document.surface.code)

@@ -1,0 +1,118 @@
+"""The fused batch kernel (kernels.fast_particles) against the general one (run_particles).
+
+gd and momentum batches on built-in surfaces take the fused kernel; it must give exactly
+what the general kernel gives: positions, costs, averages, best costs, records, settling
+and divergence steps, for particles that diverge at different steps too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim import OptimizerConfig, kernels, make_surface, simulate, simulate_batch
+
+from .conftest import SURFACE_CASES, _case_id
+
+ANALYTIC = [c for c in SURFACE_CASES if kernels.family(make_surface(c[0], **c[1]).code)
+            == kernels.FAMILY_ANALYTIC]
+FIELDS = ("final_theta", "final_cost", "avg_theta", "avg_cost", "best_cost", "diverged_at",
+          "settled_at", "theta", "cost")
+
+
+def _both(monkeypatch, *args, **kw):
+    """The batch through the fused kernel, then through run_particles."""
+    monkeypatch.setattr(kernels, "FAST_ON_DEMAND", True)
+    calls = []
+    real = kernels.fast_particles
+    monkeypatch.setattr(kernels, "fast_particles", lambda *a: calls.append(1) or real(*a))
+    fused = simulate_batch(*args, **kw)
+    assert calls, "the fused kernel was not used"
+    monkeypatch.setattr(kernels, "FAST_ON_DEMAND", False)
+    monkeypatch.setattr(kernels, "_FAST", {})  # none ready: the general kernel
+    general = simulate_batch(*args, **kw)
+    assert len(calls) == 1
+    return fused, general
+
+
+def _starts(s, P, rng):
+    b = s.box
+    return np.column_stack([rng.uniform(b[0], b[1], P), rng.uniform(b[2], b[3], P)])
+
+
+@pytest.mark.parametrize("case", ANALYTIC, ids=_case_id)
+def test_fused_kernel_equals_the_general_one(case, monkeypatch, rng):
+    name, params = case
+    s = make_surface(name, **params)
+    P = 3 * kernels.BLOCK + 17  # several blocks, shared among threads, and a partial one
+    starts = _starts(s, P, rng)
+    # Learning rates from tiny to far too large: particles diverge at many different steps.
+    lrs = np.geomspace(1e-4, 5.0, P)
+    gd = [OptimizerConfig("gd", lr=float(a)) for a in lrs]
+    heavy = [OptimizerConfig("momentum", lr=float(a), momentum=0.9, schedule="exponential",
+                             decay_start=30, tau=40.0, avg_tau=7.0) for a in lrs]
+    for configs in (gd, heavy):
+        fused, general = _both(monkeypatch, s, configs, starts, 150, every=11, settle_tol=1e-3)
+        n_div = int((general.diverged_at >= 0).sum())
+        assert n_div < P
+        # (plateau's gradient is bounded: no learning rate makes it diverge)
+        assert n_div > 0 or name == "plateau", "the case should have diverging particles too"
+        for f in FIELDS:
+            assert np.array_equal(getattr(fused, f), getattr(general, f)), f
+
+
+def test_fused_kernel_one_config_without_settling(monkeypatch, rng):
+    """One shared config, only the start and the end recorded (a sweep's or restart's shape)."""
+    s = make_surface("rosenbrock")
+    cfg = OptimizerConfig("momentum", lr=2e-3, momentum=0.95, schedule="step", decay_start=5,
+                          tau=20.0)
+    fused, general = _both(monkeypatch, s, cfg, _starts(s, 1000, rng), 300)
+    assert fused.settled_at is None
+    for f in FIELDS[:-3] + FIELDS[-2:]:
+        assert np.array_equal(getattr(fused, f), getattr(general, f)), f
+
+
+def test_fused_divergence_matches_single_runs(rng):
+    """Independent of run_particles: a diverged particle stops where a single run stops,
+    keeping its last finite position."""
+    s = make_surface("quadratic", kappa=10.0)
+    starts = _starts(s, 40, rng)
+    cfg = OptimizerConfig("gd", lr=0.25)  # > 2/κ: the steep direction blows up
+    kernels.prepare_fast(s.code)
+    res = simulate_batch(s, cfg, starts, 400)
+    assert (res.diverged_at > 0).all()
+    for i in range(0, 40, 7):
+        one = simulate(s, cfg, starts[i], 400)
+        assert one.diverged_at == res.diverged_at[i]
+        assert np.array_equal(one.theta[-1], res.final_theta[i])
+        assert np.isfinite(res.final_theta[i]).all()
+
+
+def test_rules_the_fused_kernel_leaves_to_the_general_one(monkeypatch, rng):
+    s = make_surface("himmelblau")
+    monkeypatch.setattr(kernels, "fast_particles", lambda *a: pytest.fail("fused kernel used"))
+    starts = _starts(s, 50, rng)
+    simulate_batch(s, OptimizerConfig("adam", lr=0.01), starts, 20)
+    simulate_batch(s, OptimizerConfig("gd", lr=0.01, noise=0.5), starts, 20)  # noisy gradients
+    simulate_batch(s, OptimizerConfig("gd", lr=0.01), starts, 20, track_best=True)
+    simulate_batch(make_surface("linreg"), OptimizerConfig("gd", lr=0.01), starts, 20)
+    assert not kernels.fast_applies(kernels.LINREG, kernels.GD)
+    assert not kernels.fast_applies(kernels.ROSENBROCK, kernels.NESTEROV)
+
+
+def test_a_window_never_compiles_the_fused_kernel_in_its_thread(monkeypatch, rng):
+    """With FAST_ON_DEMAND off (the window), a surface whose fused kernel is not prepared
+    runs through the general kernel, and through the fused one once prepared."""
+    s = make_surface("saddle")
+    monkeypatch.setattr(kernels, "FAST_ON_DEMAND", False)
+    monkeypatch.setattr(kernels, "_FAST", {})
+    used = []
+    real = kernels.fast_particles
+    monkeypatch.setattr(kernels, "fast_particles", lambda *a: used.append(1) or real(*a))
+    starts = _starts(s, 20, rng)
+    simulate_batch(s, OptimizerConfig("gd", lr=0.1), starts, 10)
+    assert not used and not kernels.fast_ready(s.code)
+    kernels.prepare_fast(s.code)
+    assert kernels.fast_ready(s.code)
+    simulate_batch(s, OptimizerConfig("gd", lr=0.1), starts, 10)
+    assert used
