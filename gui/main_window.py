@@ -415,6 +415,7 @@ class MainWindow(QMainWindow):
         if self._warmup is not None:
             self._warmup.resume()
             self._warmup.wait(60_000)
+        self._fast_prep.stop()  # a thread may not outlive the window that owns it
         self.save_settings()
         super().closeEvent(ev)
 

@@ -85,6 +85,12 @@ class FastKernelPrep(QThread):
             with self._lock:
                 self._codes.remove(code)
 
+    def stop(self) -> None:
+        """Drop the surfaces not begun and wait for the one being prepared."""
+        with self._lock:
+            del self._codes[1:]
+        self.wait()
+
     def resume(self) -> None:
         """(for _join_all: nothing to wait for)"""
 
