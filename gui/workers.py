@@ -39,7 +39,7 @@ def _prepare_batch(s) -> None:
 
 
 def _prepare_fast(code: int) -> None:
-    """The fused batch kernel of a built-in surface (gd and momentum basin maps, sweeps);
+    """The fused batch kernel of a built-in surface (gd and momentum basin maps, restarts);
     the window's batches use it once it is ready (kernels.FAST_ON_DEMAND is off there)."""
     if kernels.fast_applies(code, kernels.GD) and not kernels.fast_ready(code):
         kernels.prepare_fast(code)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import types
 
 import numba
@@ -940,14 +941,13 @@ def _run_particles(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every,
 # The fused batch kernel: gd and heavy-ball particles on a built-in surface.
 #
 # run_block takes a step in several passes over the block (gradient; update rule; step and
-# average), each through memory. For the commonest batches (basin maps, sweeps, restarts:
-# gd or momentum, exact gradients, a built-in surface) one pass does the whole step with
-# the state in registers: twice as fast (measured, 100k x 1,000 momentum steps). A copy of
-# these functions exists per surface (`_build_fast`, `_POINT` bound to its formula), built
-# and compiled the first time a batch on that surface asks for it. Results equal
-# run_block's: the same arithmetic in the same order.
+# average), each through memory. For the commonest batches (basin maps and restarts: gd or
+# momentum, exact gradients, a built-in surface, no best-cost tracking) one pass does the
+# whole step with the state in registers: twice as fast (measured, 100k x 1,000 momentum
+# steps). A copy of these functions exists per surface (`_build_fast`, `_POINT` bound to its
+# formula), built and compiled the first time a batch on that surface asks for it. Results
+# equal run_block's: the same arithmetic in the same order.
 
-_SURFACE = -1  # bound per copy by _build_fast
 _POINT = _quadratic  # bound per copy: the surface's formula
 
 
@@ -1152,7 +1152,6 @@ def _build_family(fam: int) -> dict:
 def _build_fast(code: int) -> dict:
     """njit copies of the fused batch kernel for the built-in surface `code`."""
     g = dict(globals())
-    g["_SURFACE"] = code
     g["_POINT"] = _ANALYTIC_POINTS[code]
     copy = _copier(g, "_" + _ANALYTIC_POINTS[code].py_func.__name__.lstrip("_"))
     g["_fast_point"] = copy(_fast_point.py_func, inline="always")
@@ -1243,10 +1242,16 @@ def fast_applies(code: int, rule: int) -> bool:
     return code < FIRST_DATASET and rule in (GD, MOMENTUM)
 
 
+_FAST_LOCK = threading.Lock()
+
+
 def _fast(code: int) -> dict:
-    g = _FAST.get(code)
-    if g is None:
-        g = _FAST[code] = _build_fast(code)
+    """The fused kernel's copies for `code`, built once even when two threads ask (the
+    window's warm-up and its surface thread): two sets would each compile."""
+    with _FAST_LOCK:
+        g = _FAST.get(code)
+        if g is None:
+            g = _FAST[code] = _build_fast(code)
     return g
 
 

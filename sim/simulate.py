@@ -232,11 +232,12 @@ def simulate_batch(surface: Surface, configs: OptimizerConfig | Sequence[Optimiz
         g_out = out if whole else np.empty((K.NOUT, idx.size))
         g_div = div if whole else np.empty(idx.size, np.int64)
         g_rx, g_ry, g_rc = (rx, ry, rc) if whole else (np.empty((rs.size, idx.size)) for _ in range(3))
-        args = (surface.code, surface.kparams, surface.X, surface.T, ip, sh, hpp,
-                np.ascontiguousarray(starts[idx, 0]), np.ascontiguousarray(starts[idx, 1]),
+        x0 = np.ascontiguousarray(starts[idx, 0])
+        y0 = np.ascontiguousarray(starts[idx, 1])
+        args = (surface.code, surface.kparams, surface.X, surface.T, ip, sh, hpp, x0, y0,
                 np.ascontiguousarray(seeds[idx]), steps, every)
         if parallel and _fused_applies(surface.code, ip, hpp):
-            K.fast_particles(surface.code, surface.kparams, ip, sh, hpp, *args[7:9], steps, every,
+            K.fast_particles(surface.code, surface.kparams, ip, sh, hpp, x0, y0, steps, every,
                              g_rx, g_ry, g_rc, g_out, g_div)
         elif parallel:
             K.run_particles(*args, g_rx, g_ry, g_rc, g_out, g_div)

@@ -20,6 +20,17 @@ def settings(tmp_path) -> QSettings:
     return QSettings(str(tmp_path / "ravine.ini"), QSettings.IniFormat)
 
 
+@pytest.fixture(autouse=True)
+def _fused_kernel_policy():
+    """A window turns kernels.FAST_ON_DEMAND off for the whole process; the tests after
+    it (tests/sim among them) get the library's default back."""
+    from sim import kernels
+
+    saved = kernels.FAST_ON_DEMAND
+    yield
+    kernels.FAST_ON_DEMAND = saved
+
+
 @pytest.fixture
 def window(qtbot, settings) -> MainWindow:
     """The main window with the default scenario computed, not playing."""
