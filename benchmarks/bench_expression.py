@@ -6,8 +6,9 @@ Prints medians, on a warm numba cache, for the custom rosenbrock "(1-x)^2 + 100*
 and the built-in rosenbrock, and the ratio custom / built-in:
 1. a batch of 20,000 particles × 1,000 gd steps;
 2. `sim.simulate.basins(surface, gd, grid=128, steps=500)`.
-With --compile it also prints the cold compile of the step loop kernel `run_block` (and of
-the parallel batch kernel on top of it), each in a fresh process on an empty numba cache.
+With --compile it also prints the cold compile of the single-run kernel `run_one`, then of
+the batch kernels (`run_block` in the parallel `run_particles`), in a fresh process on an
+empty numba cache.
 The machine has 2 cores and is noisy: read ratios, not absolute times.
 """
 
@@ -39,20 +40,19 @@ STEPS = 1_000
 GRID = 128
 BASIN_STEPS = 500
 
-# Run in a fresh process on an empty cache: the first evaluation compiles run_block (every
-# surface and rule is a branch inside it), the first batch then compiles run_particles.
+# Run in a fresh process on an empty cache: the first single run compiles run_one (every
+# surface and rule is a branch inside it), the first adam batch then run_block and
+# run_particles (gd would take the fused kernel).
 _COLD = """
 import time
 t = time.perf_counter()
 import numpy as np
-from sim import OptimizerConfig, make_surface, simulate_batch
-from sim.surfaces import evaluate_points
-import sim.kernels as K
+from sim import OptimizerConfig, make_surface, simulate, simulate_batch
 s = make_surface("rosenbrock")
 t0 = time.perf_counter()
-evaluate_points(s.code, s.kparams, s.X, s.T, [0.5], [0.5])
+simulate(s, OptimizerConfig("gd", lr=1e-3), steps=10)
 t1 = time.perf_counter()
-simulate_batch(s, OptimizerConfig("gd", lr=1e-3), np.zeros((4, 2)), 10)
+simulate_batch(s, OptimizerConfig("adam", lr=1e-3), np.zeros((4, 2)), 10)
 t2 = time.perf_counter()
 print(t1 - t0, t2 - t1)
 """
@@ -66,7 +66,8 @@ def median_time(fn, repeats: int) -> float:
 
 
 def cold_compile(repeats: int) -> tuple[float, float]:
-    """Median seconds to compile run_block, then run_particles, on an empty numba cache."""
+    """Median seconds to compile run_one, then run_block in run_particles, on an empty
+    numba cache."""
     rb, rp = [], []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as cache:
@@ -110,7 +111,7 @@ def main() -> None:
         times["built-in", "basins"])
     if args.compile:
         rb, rp = cold_compile(1 if args.quick else 3)
-        print(f"cold compile: run_block {rb:.2f} s, then run_particles {rp:.2f} s")
+        print(f"cold compile: run_one {rb:.2f} s, then run_block in run_particles {rp:.2f} s")
 
 
 if __name__ == "__main__":

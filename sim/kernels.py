@@ -5,10 +5,12 @@ rules and schedules are integer codes branched on *outside* the innermost partic
 so a handful of kernels serve every combination and the particle loop stays SIMD-friendly
 (blocks of BLOCK particles, particle loop innermost: the shape measured 20x faster).
 
-One block function, `_run_block`, is the only step loop: a single recorded run is a block
-of one particle with full recording, a batch is many blocks in parallel. A single run and
-particle i of a batch with the same settings are therefore identical to the last bit. It is
-compiled once per surface family (built-in, dataset, custom; see `_build_family`).
+Two step loops, compiled once per surface family (built-in, dataset, custom; see
+`_build_family`): `_run_block` runs a batch in blocks of particles, `_run_one` one recorded
+run in scalar code (twice as fast as a block of one, and a cold `run` compiles only it).
+Both call the same formula and update-rule functions in the same order, so a single run
+and particle i of a batch with the same settings are identical to the last bit (tested).
+The fused kernel (`_fast_block`, per built-in surface) speeds up gd and momentum batches.
 """
 
 from __future__ import annotations
@@ -98,7 +100,8 @@ I_RULE = 0
 I_SCHED = 1
 I_BATCH = 2
 I_TRACK_BEST = 3
-NIP = 4
+I_AVERAGE = 4  # 0: a batch that needs no iterate average (its out rows 3..5 are then undefined)
+NIP = 5
 
 # Rows of the batch output `out` (NOUT, P).
 NOUT = 8
@@ -600,293 +603,56 @@ def _record(W, idx, lo, n, r, rec_x, rec_y, rec_c):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _finish(W, idx, lo, n, full, out, out_div):
+def _finish(W, idx, lo, n, out, out_div):
     """The final state into `out` rows (x, y, cost, avg_x, avg_y, avg_cost, best_cost,
-    settled steps) and `out_div`, in the particles' original order; a full (single) run
-    has no costs here (they are evaluated afterwards)."""
+    settled steps) and `out_div`, in the particles' original order."""
     for i in range(n):
         q = lo + idx[i]
+        c = W[_C, i]
         out[0, q] = W[_X, i]
         out[1, q] = W[_Y, i]
+        out[2, q] = c
         out[3, q] = W[_AX, i]
         out[4, q] = W[_AY, i]
+        out[5, q] = W[_HXX, i]
+        out[6, q] = W[_BEST, i] if W[_BEST, i] < np.inf else c
+        out[7, q] = W[_SETTLE, i]
         out_div[q] = np.int64(W[_DSTEP, i])
-        if not full:
-            c = W[_C, i]
-            out[2, q] = c
-            out[5, q] = W[_HXX, i]
-            out[6, q] = W[_BEST, i] if W[_BEST, i] < np.inf else c
-            out[7, q] = W[_SETTLE, i]
 
 
-def _run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
-              rec_x, rec_y, rec_c, full, f_gx, f_gy, f_lr, f_ax, f_ay, f_vx, f_vy, out, out_div,
-              evaluate):
-    """Run particles lo..hi for `steps` steps; the one step loop of the project.
+# The update rules, one coordinate (or one point) at a time: called in run_block's loops,
+# where LLVM inlines them and vectorizes each loop, and in run_one's scalar step, so that a
+# single run and a batch particle take the same arithmetic. a = α_t.
 
-    Batch mode (full=False) records x, y, cost every `every` steps (and the last) into
-    rec_*[r, p] and the final state into `out` rows (x, y, cost, avg_x, avg_y, avg_cost,
-    best_cost). Full mode (one particle) records θ, the gradient used, α_t, θ̃ and the
-    velocity at every step into rec_x, rec_y and f_*, stops at divergence and returns the
-    number of rows; its costs are evaluated afterwards in one vectorized pass.
 
-    With `evaluate` > 0 nothing moves: out rows 0..2 get E and ∇E at the start points, and
-    with `evaluate` = 2 rows 3..5 the Hessian (hxx, hxy, hyy). Point evaluation shares this kernel so that a cold start compiles
-    one kernel, not three.
+@njit(cache=True, error_model="numpy")
+def _heavy_ball(a, mu, x, p, g):
+    """Momentum (eq. 8-9): p ← μ p − α g; θ ← θ + p. Returns (θ, p)."""
+    p = mu * p - a * g
+    return x + p, p
 
-    The live particles are the first `na` columns of W; a particle that diverges is swapped
-    to the end and frozen, so the loops over live particles stay branch-free and vectorize.
-    """
-    n = hi - lo
-    N = X.shape[0]
-    rule = ip[I_RULE]
-    sched = ip[I_SCHED]
-    batch = ip[I_BATCH]
-    track_best = ip[I_TRACK_BEST] != 0
-    t0, tau, c1, c2, bound, tol2, cx, cy = _shared(sh)
-    track_settle = tol2 > 0.0
 
-    W = np.empty((_NROWS, n))
-    x, y, ax, ay = W[_X], W[_Y], W[_AX], W[_AY]
-    px, py, qx, qy = W[_PX], W[_PY], W[_QX], W[_QY]  # p / s / v / Adam m; Adam v
-    b1t, b2t, best, noise, dstep = W[_B1T], W[_B2T], W[_BEST], W[_NOISE], W[_DSTEP]
-    settle = W[_SETTLE]
-    lr, mom, b1, b2, rho, eps, damp = W[_LR], W[_MOM], W[_B1], W[_B2], W[_RHO], W[_EPS], W[_DAMP]
-    ex, ey, gx, gy, nx, ny, cost = W[_EX], W[_EY], W[_GX], W[_GY], W[_NX], W[_NY], W[_C]
-    hxx, hxy, hyy = W[_HXX], W[_HXY], W[_HYY]
-    use_mark = FIRST_DATASET <= code <= LAST_DATASET and batch > 0
-    bsz = min(batch, N)
-    pn = n if use_mark else 1
-    pN = N if use_mark else 1
-    Iw = np.empty((2, n), np.int64)
-    idx, ptr = Iw[0], Iw[1]
-    perm = np.empty((pn, pN), np.int64)
-    mark = np.empty((pn, pN), np.uint8)
-    rng = np.empty(n, np.uint64)
+@njit(cache=True, error_model="numpy")
+def _adagrad(a, eps, x, s, g):
+    """AdaGrad: s ← s + g²; θ ← θ − α g / (√s + ε). Returns (θ, s)."""
+    s = s + g * g
+    return x - a * g / max(math.sqrt(s) + eps, _TINY), s
 
-    # Non-literal 0 and False: a literal argument (a module constant is one) would compile
-    # another specialization of the callee.
-    z = n - n
-    no = n < 0
-    has_noise = False
-    bscale = 1.0 / math.sqrt(max(batch, 1))
-    if evaluate == 0:  # evaluate mode needs only x and y (set below)
-        _start(W, idx, hpp, x0, y0, lo, n)
-        for i in range(n):
-            p = lo + i
-            noise[i] = hpp[H_NOISE, p] * bscale
-            has_noise = has_noise or noise[i] > 0.0
-            ptr[i] = N
-            rng[i] = np.uint64(seeds[p])
-    for i in range(pn):
-        for k in range(pN):
-            perm[i, k] = k
-            mark[i, k] = 0
 
-    na = n  # live particles: columns 0..na-1
-    nrec = 0
-    r = 0
-    if evaluate > 0:
-        # Evaluate mode: nothing moves; E, ∇E (and the Hessian) at the start points.
-        steps = 0
-        for i in range(n):
-            x[i] = x0[lo + i]
-            y[i] = y0[lo + i]
-    for t in range(steps + 1):
-        fac = _schedule_factor(sched, t, t0, tau)
-        final = t == steps
-        moving = na > 0 and not final
-        record = not full and evaluate == 0 and (final or t % every == 0)
+@njit(cache=True, error_model="numpy")
+def _rmsprop(a, rho, eps, x, v, g):
+    """RMSprop: v ← ρ v + (1 − ρ) g²; θ ← θ − α g / (√v + ε). Returns (θ, v)."""
+    v = rho * v + (1.0 - rho) * g * g
+    return x - a * g / max(math.sqrt(v) + eps, _TINY), v
 
-        # Up to three evaluations of the surface a step, through one call site so that the
-        # inlined surface code appears once in the compiled kernel:
-        #   0: the gradient estimate of this step (in full mode's last row and in evaluate
-        #      mode, the exact gradient); it gives E(θ_t) too when the point is θ_t and the
-        #      batch is full;
-        #   1: E(θ_t) for records and best-cost tracking, when job 0 did not give it;
-        #   2: E(θ̃) at the end of a batch.
-        cost_known = False
-        stochastic = moving and use_mark
-        lookahead = rule == NESTEROV and moving
-        for job in range(3):
-            jn = 0
-            jx, jy, jc, jgx, jgy = _X, _Y, _C, _GX, _GY
-            jmark = stochastic
-            if job == 0:
-                if moving or full or evaluate > 0:
-                    jn = na if moving else n
-                    if lookahead:
-                        jx, jy = _EX, _EY
-                        for i in range(na):
-                            ex[i] = x[i] + mom[i] * px[i]
-                            ey[i] = y[i] + mom[i] * py[i]
-                    if _FAMILY == FAMILY_DATASET and stochastic:  # pruned in the other families
-                        for i in range(na):
-                            if ptr[i] + bsz > N:
-                                _shuffle(perm, i, rng)
-                                ptr[i] = 0
-                            for k in range(ptr[i], ptr[i] + bsz):
-                                mark[i, perm[i, k]] = 1
-                            ptr[i] += bsz
-            elif job == 1:
-                if record or track_best:
-                    m = n if record else na
-                    if not (cost_known and m <= na):
-                        jn = m
-                        jgx, jgy, jmark = _DGX, _DGY, no
-            elif not full and final and evaluate == 0:
-                jn = n
-                jx, jy, jc, jgx, jgy, jmark = _AX, _AY, _HXX, _DGX, _DGY, no
-            if jn == 0:
-                continue
-            _eval_block(code, prm, X, T, W, z + jx, z + jy, z + jc, z + jgx, z + jgy, jn, mark, jmark)
-            if job == 0:
-                cost_known = not (lookahead or stochastic)
-                if (rule == NEWTON and moving) or evaluate == 2:
-                    for i in range(jn):
-                        hxx[i], hxy[i], hyy[i] = _hess_point(code, prm, X, T, x[i], y[i], mark, i,
-                                                             stochastic)
-                if _FAMILY == FAMILY_DATASET and stochastic:
-                    for i in range(na):
-                        for k in range(N):
-                            mark[i, k] = 0
-                if has_noise and moving:
-                    _add_noise(W, rng, na)
 
-        if evaluate > 0:
-            for i in range(n):
-                q = lo + i
-                out[0, q] = cost[i]
-                out[1, q] = gx[i]
-                out[2, q] = gy[i]
-                out[3, q] = hxx[i]
-                out[4, q] = hxy[i]
-                out[5, q] = hyy[i]
-            return 0
-        if full:
-            rec_x[t, 0] = x[0]
-            rec_y[t, 0] = y[0]
-            f_gx[t] = gx[0]
-            f_gy[t] = gy[0]
-            f_lr[t] = lr[0] * fac
-            f_ax[t] = ax[0]
-            f_ay[t] = ay[0]
-            nrec = t + 1
-        else:
-            if record or track_best:
-                for i in range(na):
-                    best[i] = min(best[i], cost[i])
-            if record:
-                _record(W, idx, lo, n, r, rec_x, rec_y, rec_c)
-                r += 1
-        if not moving:
-            if final:
-                break
-            continue
-
-        # The update rule: (nx, ny) = θ_t+1, counting in the same pass the particles whose
-        # step stays finite and within the bound (NaN and inf fail the comparisons).
-        nok = 0
-        if rule == GD:
-            for i in range(na):
-                a = lr[i] * fac
-                nxi = x[i] - a * gx[i]
-                nyi = y[i] - a * gy[i]
-                nx[i] = nxi
-                ny[i] = nyi
-                nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
-        elif rule == MOMENTUM or rule == NESTEROV:
-            for i in range(na):
-                a = lr[i] * fac
-                pxi = mom[i] * px[i] - a * gx[i]
-                pyi = mom[i] * py[i] - a * gy[i]
-                px[i] = pxi
-                py[i] = pyi
-                nxi = x[i] + pxi
-                nyi = y[i] + pyi
-                nx[i] = nxi
-                ny[i] = nyi
-                nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
-        elif rule == ADAGRAD:
-            for i in range(na):
-                a = lr[i] * fac
-                px[i] = px[i] + gx[i] * gx[i]
-                py[i] = py[i] + gy[i] * gy[i]
-                nxi = x[i] - a * gx[i] / max(math.sqrt(px[i]) + eps[i], _TINY)
-                nyi = y[i] - a * gy[i] / max(math.sqrt(py[i]) + eps[i], _TINY)
-                nx[i] = nxi
-                ny[i] = nyi
-                nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
-        elif rule == RMSPROP:
-            for i in range(na):
-                a = lr[i] * fac
-                px[i] = rho[i] * px[i] + (1.0 - rho[i]) * gx[i] * gx[i]
-                py[i] = rho[i] * py[i] + (1.0 - rho[i]) * gy[i] * gy[i]
-                nxi = x[i] - a * gx[i] / max(math.sqrt(px[i]) + eps[i], _TINY)
-                nyi = y[i] - a * gy[i] / max(math.sqrt(py[i]) + eps[i], _TINY)
-                nx[i] = nxi
-                ny[i] = nyi
-                nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
-        elif rule == ADAM:
-            for i in range(na):
-                a = lr[i] * fac
-                b1t[i] = b1t[i] * b1[i]
-                b2t[i] = b2t[i] * b2[i]
-                px[i] = b1[i] * px[i] + (1.0 - b1[i]) * gx[i]
-                py[i] = b1[i] * py[i] + (1.0 - b1[i]) * gy[i]
-                qx[i] = b2[i] * qx[i] + (1.0 - b2[i]) * gx[i] * gx[i]
-                qy[i] = b2[i] * qy[i] + (1.0 - b2[i]) * gy[i] * gy[i]
-                nxi = x[i] - a * (px[i] / (1.0 - b1t[i])) / max(math.sqrt(qx[i] / (1.0 - b2t[i])) + eps[i], _TINY)
-                nyi = y[i] - a * (py[i] / (1.0 - b1t[i])) / max(math.sqrt(qy[i] / (1.0 - b2t[i])) + eps[i], _TINY)
-                nx[i] = nxi
-                ny[i] = nyi
-                nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
-        else:
-            for i in range(na):
-                a = lr[i] * fac
-                dx, dy = _newton_direction(hxx[i], hxy[i], hyy[i], damp[i], gx[i], gy[i])
-                nxi = x[i] - a * dx
-                nyi = y[i] - a * dy
-                nx[i] = nxi
-                ny[i] = nyi
-                nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
-
-        if nok < na:
-            # Divergence is data: a particle whose step failed keeps its last finite state
-            # and is retired to the end of the block; the rest move on below.
-            i = z  # not a literal 0: that would compile another _retire
-            while i < na:
-                if (abs(nx[i] - cx) <= bound) and (abs(ny[i] - cy) <= bound):
-                    i += 1
-                    continue
-                dstep[i] = t + 1
-                na -= 1
-                if i != na:
-                    _retire(W, Iw, perm, mark, rng, i, na)
-        if full:
-            if na == 0:
-                break
-            f_vx[t + 1] = nx[0] - x[0]
-            f_vy[t + 1] = ny[0] - y[0]
-        if track_settle:
-            # Count each particle's trailing run of steps shorter than the tolerance
-            # (arithmetic, not a branch, so the loop vectorizes); a separate pass because
-            # it costs a third of the step when asked for.
-            for i in range(na):
-                dx = nx[i] - x[i]
-                dy = ny[i] - y[i]
-                settle[i] = (settle[i] + 1.0) * np.float64(dx * dx + dy * dy <= tol2)
-        # Take the step and update the iterate average (eq. 11).
-        for i in range(na):
-            nxi = nx[i]
-            nyi = ny[i]
-            x[i] = nxi
-            y[i] = nyi
-            ax[i] = c1 * ax[i] + c2 * nxi
-            ay[i] = c1 * ay[i] + c2 * nyi
-
-    _finish(W, idx, lo, n, full, out, out_div)
-    return nrec
+@njit(cache=True, error_model="numpy")
+def _adam(a, b1, b2, eps, b1t, b2t, x, m, v, g):
+    """Adam (Kingma & Ba, Algorithm 1), b1t = β₁ᵗ and b2t = β₂ᵗ already of this step.
+    Returns (θ, m, v)."""
+    m = b1 * m + (1.0 - b1) * g
+    v = b2 * v + (1.0 - b2) * g * g
+    return x - a * (m / (1.0 - b1t)) / max(math.sqrt(v / (1.0 - b2t)) + eps, _TINY), m, v
 
 
 @njit(cache=True, error_model="numpy")
@@ -922,19 +688,439 @@ def _newton_direction(hxx, hxy, hyy, damping, gx, gy):
     return (myy * gx - mxy * gy) / det, (mxx * gy - mxy * gx) / det
 
 
+def _run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
+               rec_x, rec_y, rec_c, out, out_div):
+    """Run particles lo..hi of a batch for `steps` steps.
+
+    Records x, y, cost every `every` steps (and the last) into rec_*[r, p] and the final
+    state into `out` rows (x, y, cost, avg_x, avg_y, avg_cost, best_cost, settled steps).
+    A single recorded run takes `_run_one`, the same arithmetic one particle at a time.
+
+    The live particles are the first `na` columns of W; a particle that diverges is swapped
+    to the end and frozen, so the loops over live particles stay branch-free and vectorize.
+    """
+    n = hi - lo
+    N = X.shape[0]
+    rule = ip[I_RULE]
+    sched = ip[I_SCHED]
+    batch = ip[I_BATCH]
+    track_best = ip[I_TRACK_BEST] != 0
+    average = ip[I_AVERAGE] != 0
+    t0, tau, c1, c2, bound, tol2, cx, cy = _shared(sh)
+    track_settle = tol2 > 0.0
+
+    W = np.empty((_NROWS, n))
+    x, y, ax, ay = W[_X], W[_Y], W[_AX], W[_AY]
+    px, py, qx, qy = W[_PX], W[_PY], W[_QX], W[_QY]  # p / s / v / Adam m; Adam v
+    b1t, b2t, best, noise, dstep = W[_B1T], W[_B2T], W[_BEST], W[_NOISE], W[_DSTEP]
+    settle = W[_SETTLE]
+    lr, mom, b1, b2, rho, eps, damp = W[_LR], W[_MOM], W[_B1], W[_B2], W[_RHO], W[_EPS], W[_DAMP]
+    ex, ey, gx, gy, nx, ny, cost = W[_EX], W[_EY], W[_GX], W[_GY], W[_NX], W[_NY], W[_C]
+    hxx, hxy, hyy = W[_HXX], W[_HXY], W[_HYY]
+    use_mark = FIRST_DATASET <= code <= LAST_DATASET and batch > 0
+    bsz = min(batch, N)
+    pn = n if use_mark else 1
+    pN = N if use_mark else 1
+    Iw = np.empty((2, n), np.int64)
+    idx, ptr = Iw[0], Iw[1]
+    perm = np.empty((pn, pN), np.int64)
+    mark = np.empty((pn, pN), np.uint8)
+    rng = np.empty(n, np.uint64)
+
+    # Non-literal 0 and False: a literal argument (a module constant is one) would compile
+    # another specialization of the callee.
+    z = n - n
+    no = n < 0
+    has_noise = False
+    bscale = 1.0 / math.sqrt(max(batch, 1))
+    _start(W, idx, hpp, x0, y0, lo, n)
+    for i in range(n):
+        p = lo + i
+        noise[i] = hpp[H_NOISE, p] * bscale
+        has_noise = has_noise or noise[i] > 0.0
+        ptr[i] = N
+        rng[i] = np.uint64(seeds[p])
+    for i in range(pn):
+        for k in range(pN):
+            perm[i, k] = k
+            mark[i, k] = 0
+
+    na = n  # live particles: columns 0..na-1
+    r = 0
+    for t in range(steps + 1):
+        fac = _schedule_factor(sched, t, t0, tau)
+        final = t == steps
+        moving = na > 0 and not final
+        record = final or t % every == 0
+
+        # Up to three evaluations of the surface a step, through one call site so that the
+        # inlined surface code appears once in the compiled kernel:
+        #   0: the gradient estimate of this step; it gives E(θ_t) too when the point is
+        #      θ_t and the batch is full;
+        #   1: E(θ_t) for records and best-cost tracking, when job 0 did not give it;
+        #   2: E(θ̃) at the end.
+        cost_known = False
+        stochastic = moving and use_mark
+        lookahead = rule == NESTEROV and moving
+        for job in range(3):
+            jn = 0
+            jx, jy, jc, jgx, jgy = _X, _Y, _C, _GX, _GY
+            jmark = stochastic
+            if job == 0:
+                if moving:
+                    jn = na
+                    if lookahead:
+                        jx, jy = _EX, _EY
+                        for i in range(na):
+                            ex[i] = x[i] + mom[i] * px[i]
+                            ey[i] = y[i] + mom[i] * py[i]
+                    if _FAMILY == FAMILY_DATASET and stochastic:  # pruned in the other families
+                        for i in range(na):
+                            if ptr[i] + bsz > N:
+                                _shuffle(perm, i, rng)
+                                ptr[i] = 0
+                            for k in range(ptr[i], ptr[i] + bsz):
+                                mark[i, perm[i, k]] = 1
+                            ptr[i] += bsz
+            elif job == 1:
+                if record or track_best:
+                    m = n if record else na
+                    if not (cost_known and m <= na):
+                        jn = m
+                        jgx, jgy, jmark = _DGX, _DGY, no
+            elif final and average:
+                jn = n
+                jx, jy, jc, jgx, jgy, jmark = _AX, _AY, _HXX, _DGX, _DGY, no
+            if jn == 0:
+                continue
+            _eval_block(code, prm, X, T, W, z + jx, z + jy, z + jc, z + jgx, z + jgy, jn, mark, jmark)
+            if job == 0:
+                cost_known = not (lookahead or stochastic)
+                if rule == NEWTON:
+                    for i in range(jn):
+                        hxx[i], hxy[i], hyy[i] = _hess_point(code, prm, X, T, x[i], y[i], mark, i,
+                                                             stochastic)
+                if _FAMILY == FAMILY_DATASET and stochastic:
+                    for i in range(na):
+                        for k in range(N):
+                            mark[i, k] = 0
+                if has_noise:
+                    _add_noise(W, rng, na)
+
+        if record or track_best:
+            for i in range(na):
+                best[i] = min(best[i], cost[i])
+        if record:
+            _record(W, idx, lo, n, r, rec_x, rec_y, rec_c)
+            r += 1
+        if not moving:
+            if final:
+                break
+            continue
+
+        # The update rule: (nx, ny) = θ_t+1, counting in the same pass the particles whose
+        # step stays finite and within the bound (NaN and inf fail the comparisons).
+        nok = 0
+        if rule == GD:
+            for i in range(na):
+                a = lr[i] * fac
+                nxi = x[i] - a * gx[i]
+                nyi = y[i] - a * gy[i]
+                nx[i] = nxi
+                ny[i] = nyi
+                nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
+        elif rule == MOMENTUM or rule == NESTEROV:
+            for i in range(na):
+                a = lr[i] * fac
+                nxi, px[i] = _heavy_ball(a, mom[i], x[i], px[i], gx[i])
+                nyi, py[i] = _heavy_ball(a, mom[i], y[i], py[i], gy[i])
+                nx[i] = nxi
+                ny[i] = nyi
+                nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
+        elif rule == ADAGRAD:
+            for i in range(na):
+                a = lr[i] * fac
+                nxi, px[i] = _adagrad(a, eps[i], x[i], px[i], gx[i])
+                nyi, py[i] = _adagrad(a, eps[i], y[i], py[i], gy[i])
+                nx[i] = nxi
+                ny[i] = nyi
+                nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
+        elif rule == RMSPROP:
+            for i in range(na):
+                a = lr[i] * fac
+                nxi, px[i] = _rmsprop(a, rho[i], eps[i], x[i], px[i], gx[i])
+                nyi, py[i] = _rmsprop(a, rho[i], eps[i], y[i], py[i], gy[i])
+                nx[i] = nxi
+                ny[i] = nyi
+                nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
+        elif rule == ADAM:
+            for i in range(na):
+                a = lr[i] * fac
+                b1t[i] = b1t[i] * b1[i]
+                b2t[i] = b2t[i] * b2[i]
+                nxi, px[i], qx[i] = _adam(a, b1[i], b2[i], eps[i], b1t[i], b2t[i], x[i], px[i], qx[i],
+                                          gx[i])
+                nyi, py[i], qy[i] = _adam(a, b1[i], b2[i], eps[i], b1t[i], b2t[i], y[i], py[i], qy[i],
+                                          gy[i])
+                nx[i] = nxi
+                ny[i] = nyi
+                nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
+        else:
+            for i in range(na):
+                a = lr[i] * fac
+                dx, dy = _newton_direction(hxx[i], hxy[i], hyy[i], damp[i], gx[i], gy[i])
+                nxi = x[i] - a * dx
+                nyi = y[i] - a * dy
+                nx[i] = nxi
+                ny[i] = nyi
+                nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
+
+        if nok < na:
+            # Divergence is data: a particle whose step failed keeps its last finite state
+            # and is retired to the end of the block; the rest move on below.
+            i = z  # not a literal 0: that would compile another _retire
+            while i < na:
+                if (abs(nx[i] - cx) <= bound) and (abs(ny[i] - cy) <= bound):
+                    i += 1
+                    continue
+                dstep[i] = t + 1
+                na -= 1
+                if i != na:
+                    _retire(W, Iw, perm, mark, rng, i, na)
+        if track_settle:
+            # Count each particle's trailing run of steps shorter than the tolerance
+            # (arithmetic, not a branch, so the loop vectorizes); a separate pass because
+            # it costs a third of the step when asked for.
+            for i in range(na):
+                dx = nx[i] - x[i]
+                dy = ny[i] - y[i]
+                settle[i] = (settle[i] + 1.0) * np.float64(dx * dx + dy * dy <= tol2)
+        # Take the step and update the iterate average (eq. 11).
+        if average:
+            for i in range(na):
+                nxi = nx[i]
+                nyi = ny[i]
+                x[i] = nxi
+                y[i] = nyi
+                ax[i] = c1 * ax[i] + c2 * nxi
+                ay[i] = c1 * ay[i] + c2 * nyi
+        else:
+            for i in range(na):
+                x[i] = nx[i]
+                y[i] = ny[i]
+
+    _finish(W, idx, lo, n, out, out_div)
+
+
+def _run_one(code, prm, X, T, ip, sh, hp, x0, y0, seed, steps, theta, grad, avg, vel, lrs, cost,
+             avg_cost, kinetic):
+    """One particle, every step recorded into row t of the outputs (steps + 1 rows): θ_t,
+    the gradient estimate used (the last row: the exact gradient at θ_T), θ̃_t, the velocity
+    θ_t − θ_t−1 ((n, 2) each), α_t, E(θ_t), E(θ̃_t) and the kinetic energy ½‖θ_t − θ_t−1‖²/α_t−1
+    (its rate floored at 1e-12 α₀: a schedule can decay α to 0). Returns (rows recorded,
+    diverged_at or -1). Where E or ∇E is not finite at θ_t (a custom surface undefined
+    there), the run diverged at t and has t rows (none: undefined at the start).
+
+    run_block's step for one particle, in scalar code: the same update-rule functions, the
+    same formulas and mini-batch draws in the same order, so the result equals particle i
+    of a batch with the same settings, to the last bit (tested). A scalar loop is 2x faster
+    than a block of one, and compiles in a fraction of run_block's time.
+    """
+    N = X.shape[0]
+    rule = ip[I_RULE]
+    sched = ip[I_SCHED]
+    batch = ip[I_BATCH]
+    t0, tau, c1, c2, bound, tol2, cx, cy = _shared(sh)
+    lr, mu, b1, b2 = hp[H_LR], hp[H_MOM], hp[H_B1], hp[H_B2]
+    rho, eps, damp = hp[H_RHO], hp[H_EPS], hp[H_DAMP]
+    noise = hp[H_NOISE] * (1.0 / math.sqrt(max(batch, 1)))  # as run_block scales it
+    stochastic = _FAMILY == FAMILY_DATASET and batch > 0
+    bsz = min(batch, N)
+    pN = N if stochastic else 1
+    perm = np.empty((1, pN), np.int64)
+    mark = np.zeros((1, pN), np.uint8)
+    for k in range(pN):
+        perm[0, k] = k
+    ptr = N
+    rng = np.empty(1, np.uint64)
+    rng[0] = np.uint64(seed)
+    z = steps - steps  # particle 0, not a literal
+    no = steps < 0
+    S = np.empty((5, 1))  # scratch of a custom surface's interpreter
+    stack = np.empty((stack_size(prm) if _FAMILY == FAMILY_CUSTOM else 1, 1))
+
+    x, y, ax, ay = x0, y0, x0, y0
+    px = py = qx = qy = 0.0
+    b1t = b2t = 1.0
+    vel[0, 0] = 0.0
+    vel[0, 1] = 0.0
+    kinetic[0] = 0.0
+    floor = lr * 1e-12
+    div = -1
+    nrec = 0
+    for t in range(steps + 1):
+        fac = _schedule_factor(sched, t, t0, tau)
+        moving = t < steps
+        ex, ey = x, y
+        lookahead = moving and rule == NESTEROV
+        if lookahead:
+            ex = x + mu * px
+            ey = y + mu * py
+        if moving and _FAMILY == FAMILY_DATASET and stochastic:
+            if ptr + bsz > N:
+                _shuffle(perm, z, rng)
+                ptr = 0
+            for k in range(ptr, ptr + bsz):
+                mark[0, perm[0, k]] = 1
+            ptr += bsz
+        use_mark = moving and stochastic
+        # Through one inlined call site: the gradient estimate (at the lookahead point, or
+        # over the mini-batch), E(θ_t) exactly when that was not it, and E(θ̃_t).
+        c = gx = gy = ca = 0.0
+        for job in range(3):
+            if job == 0:
+                jx, jy, jmark = ex, ey, use_mark
+            elif job == 1:
+                if not (use_mark or lookahead):
+                    continue
+                jx, jy, jmark = x, y, no
+            else:
+                jx, jy, jmark = ax, ay, no
+            e0, e1, e2 = _eval_one(code, prm, X, T, jx, jy, mark, z, jmark, S, stack)
+            if job == 0:
+                c, gx, gy = e0, e1, e2
+            elif job == 1:
+                c = e0
+            else:
+                ca = e0
+        if moving and rule == NEWTON:
+            hxx, hxy, hyy = _hess_point(code, prm, X, T, x, y, mark, z, use_mark)
+        else:
+            hxx = hxy = hyy = 0.0
+        if _FAMILY == FAMILY_DATASET and use_mark:
+            for k in range(N):
+                mark[0, k] = 0
+        if moving and noise > 0.0:
+            gx, gy = _noise_pair(rng, z, noise, gx, gy)
+        if not (math.isfinite(c) and math.isfinite(gx) and math.isfinite(gy)):
+            return t, t  # E is undefined at θ_t (a custom surface's log of a negative number)
+        theta[t, 0] = x
+        theta[t, 1] = y
+        grad[t, 0] = gx
+        grad[t, 1] = gy
+        avg[t, 0] = ax
+        avg[t, 1] = ay
+        lrs[t] = lr * fac
+        cost[t] = c
+        avg_cost[t] = ca
+        nrec = t + 1
+        if not moving:
+            break
+
+        a = lr * fac
+        if rule == GD:
+            nx = x - a * gx
+            ny = y - a * gy
+        elif rule == MOMENTUM or rule == NESTEROV:
+            nx, px = _heavy_ball(a, mu, x, px, gx)
+            ny, py = _heavy_ball(a, mu, y, py, gy)
+        elif rule == ADAGRAD:
+            nx, px = _adagrad(a, eps, x, px, gx)
+            ny, py = _adagrad(a, eps, y, py, gy)
+        elif rule == RMSPROP:
+            nx, px = _rmsprop(a, rho, eps, x, px, gx)
+            ny, py = _rmsprop(a, rho, eps, y, py, gy)
+        elif rule == ADAM:
+            b1t = b1t * b1
+            b2t = b2t * b2
+            nx, px, qx = _adam(a, b1, b2, eps, b1t, b2t, x, px, qx, gx)
+            ny, py, qy = _adam(a, b1, b2, eps, b1t, b2t, y, py, qy, gy)
+        else:
+            dx, dy = _newton_direction(hxx, hxy, hyy, damp, gx, gy)
+            nx = x - a * dx
+            ny = y - a * dy
+        if not ((abs(nx - cx) <= bound) and (abs(ny - cy) <= bound)):
+            div = t + 1  # the last finite state stays the last row
+            break
+        vx = nx - x
+        vy = ny - y
+        vel[t + 1, 0] = vx
+        vel[t + 1, 1] = vy
+        kinetic[t + 1] = 0.5 * (vx * vx + vy * vy) / max(lr * fac, floor)
+        x = nx
+        y = ny
+        ax = c1 * ax + c2 * nx
+        ay = c1 * ay + c2 * ny
+    return nrec, div
+
+
+@njit(cache=True, error_model="numpy")
+def _noise_pair(rng, i, s, gx, gy):
+    """The gradient plus N(0, s²) noise in each component, drawn as `_add_noise` draws them
+    (a function of its own: the sampler inlined twice into a step loop compiles slowly)."""
+    gx = gx + s * _normal(rng, i)
+    gy = gy + s * _normal(rng, i)
+    return gx, gy
+
+
+def _eval_one(code, prm, X, T, x, y, mark, z, use_mark, S, stack):
+    """(E, ∂E/∂x, ∂E/∂y) at one point: the formulas of `_eval_block` (one copy per family).
+    z is 0, not a literal (a literal would compile other specializations of the callees);
+    a dataset surface averages over mark[0]'s examples with `use_mark`; S (5, 1) and stack
+    (stack_size, 1) are a custom surface's scratch."""
+    if _FAMILY == FAMILY_CUSTOM:
+        S[0, 0] = x
+        S[1, 0] = y
+        run3_block(prm, z, S[0], S[1], S[2], S[3], S[4], 1, stack)
+        return S[2, 0], S[3, 0], S[4, 0]
+    if _FAMILY == FAMILY_DATASET:
+        r = _data_eval(code, X, T, x, y, mark, z, use_mark)
+        return r[0], r[1], r[2]
+    p0, p1, p2 = _params3(prm)
+    if code == QUADRATIC:
+        return _quadratic(p0, p1, p2, x, y)
+    if code == ROSENBROCK:
+        return _rosenbrock(p0, p1, p2, x, y)
+    if code == BEALE:
+        return _beale(p0, p1, p2, x, y)
+    if code == HIMMELBLAU:
+        return _himmelblau(p0, p1, p2, x, y)
+    if code == TWO_MINIMA:
+        return _two_minima(p0, p1, p2, x, y)
+    if code == SADDLE:
+        return _saddle(p0, p1, p2, x, y)
+    if code == PLATEAU:
+        return _plateau(p0, p1, p2, x, y)
+    if code == RASTRIGIN:
+        return _rastrigin(p0, p1, p2, x, y)
+    return _six_hump_camel(p0, p1, p2, x, y)
+
+
+def _eval_points(code, prm, X, T, xs, ys, out, hessian):
+    """Exact E and ∇E at the points (xs[i], ys[i]) into out rows 0..2 and, with `hessian`,
+    the Hessian (hxx, hxy, hyy) into rows 3..5."""
+    mark = np.zeros((1, 1), np.uint8)
+    no = hessian and not hessian
+    S = np.empty((5, 1))
+    stack = np.empty((stack_size(prm) if _FAMILY == FAMILY_CUSTOM else 1, 1))
+    z = xs.shape[0] - xs.shape[0]
+    for i in range(xs.shape[0]):
+        out[0, i], out[1, i], out[2, i] = _eval_one(code, prm, X, T, xs[i], ys[i], mark, z, no, S,
+                                                    stack)
+        if hessian:
+            out[3, i], out[4, i], out[5, i] = _hess_point(code, prm, X, T, xs[i], ys[i], mark, z, no)
+
+
 def _run_particles(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every,
                   rec_x, rec_y, rec_c, out, out_div):
-    """P particles in parallel blocks of BLOCK (batch mode of run_block)."""
+    """P particles in parallel blocks of BLOCK through run_block."""
     P = x0.shape[0]
     nblocks = (P + BLOCK - 1) // BLOCK
-    e = np.empty(0)
-    no = P < 0  # non-literal False and 0: literals would compile another run_block
-    z = P - P
     for b in prange(nblocks):
         lo = b * BLOCK
         hi = min(lo + BLOCK, P)
         _run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi,
-                   rec_x, rec_y, rec_c, no, e, e, e, e, e, e, e, out, out_div, z)
+                   rec_x, rec_y, rec_c, out, out_div)
 
 
 # ----------------------------------------------------------------------------------------
@@ -952,44 +1138,55 @@ _POINT = _quadratic  # bound per copy: the surface's formula
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _fast_point(heavy, track, p0, p1, p2, x, y, px, py, ax, ay, settle, a, mu, c1, c2, tol2):
-    """One gd (heavy: momentum) step of one particle: (x, y, px, py, ax, ay, settle) after it.
+def _fast_point(heavy, track, avg, p0, p1, p2, x, y, px, py, ax, ay, last, s, a, mu, c1, c2, tol2):
+    """Step s of one gd (heavy: momentum) particle: (x, y, px, py, ax, ay, last) after it.
 
     The arithmetic of run_block's loops in the same order, so the results are equal.
+    `last` is the last step whose move was longer than the settling tolerance (a select,
+    cheaper here than run_block's count of settled steps, which it gives at the end);
+    without `avg`, ax and ay are left as they are.
     """
     c, gx, gy = _POINT(p0, p1, p2, x, y)
     if heavy:
-        px = mu * px - a * gx
-        py = mu * py - a * gy
-        nx = x + px
-        ny = y + py
+        nx, px = _heavy_ball(a, mu, x, px, gx)
+        ny, py = _heavy_ball(a, mu, y, py, gy)
     else:
         nx = x - a * gx
         ny = y - a * gy
     if track:
         dx = nx - x
         dy = ny - y
-        settle = (settle + 1.0) * np.float64(dx * dx + dy * dy <= tol2)
-    return nx, ny, px, py, c1 * ax + c2 * nx, c1 * ay + c2 * ny, settle
+        last = last if dx * dx + dy * dy <= tol2 else s
+    if avg:
+        ax = c1 * ax + c2 * nx
+        ay = c1 * ay + c2 * ny
+    return nx, ny, px, py, ax, ay, last
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _fast_pass(heavy, track, p0, p1, p2, x, y, ax, ay, px, py, settle, lr, mu, na, fac, c1, c2,
-               cx, cy, bound, tol2):
-    """One step for the live particles 0..na-1, in place; how many stay finite and within
-    the bound. `heavy` and `track` are constants at each call: four loops, each vectorized."""
+def _fast_pass(heavy, track, v):
+    """Step s for the live particles 0..na-1, in place; how many stay finite and within
+    the bound. `heavy` and `track` are constants at each call: four loops, each vectorized.
+    A tracking loop (a basin map's) keeps no iterate average, the others do: the two other
+    combinations would cost 5 s more compile per surface (measured) for no caller.
+    `v` holds the arrays and scalars (`_fused`)."""
+    x, y, ax, ay, px, py, last, lr, mu, na, fac, s, p0, p1, p2, c1, c2, cx, cy, bound, tol2 = v
+    avg = not track
     nok = 0
     for i in range(na):
-        nx, ny, pxn, pyn, ax[i], ay[i], sn = _fast_point(
-            heavy, track, p0, p1, p2, x[i], y[i], px[i], py[i], ax[i], ay[i], settle[i],
+        nx, ny, pxn, pyn, axn, ayn, ln = _fast_point(
+            heavy, track, avg, p0, p1, p2, x[i], y[i], px[i], py[i], ax[i], ay[i], last[i], s,
             lr[i] * fac, mu[i], c1, c2, tol2)
         x[i] = nx
         y[i] = ny
         if heavy:
             px[i] = pxn
             py[i] = pyn
+        if avg:
+            ax[i] = axn
+            ay[i] = ayn
         if track:
-            settle[i] = sn
+            last[i] = ln
         nok += np.int64((abs(nx - cx) <= bound) & (abs(ny - cy) <= bound))
     return nok
 
@@ -1000,7 +1197,7 @@ def _fast_costs(p0, p1, p2, x, y, cost, n):
         cost[i] = _POINT(p0, p1, p2, x[i], y[i])[0]
 
 
-def _fused(x, y, ax, ay, px, py, settle, lr, mu, na, t, t_end, heavy, sched, t0, tau, prm, c1, c2,
+def _fused(x, y, ax, ay, px, py, last, lr, mu, na, t, t_end, heavy, sched, t0, tau, prm, c1, c2,
            cx, cy, bound, tol2):
     """Steps t..t_end-1 for the live particles 0..na-1, in place; the first step after which
     a particle's position is non-finite or past the bound (that step taken), else t_end.
@@ -1011,19 +1208,12 @@ def _fused(x, y, ax, ay, px, py, settle, lr, mu, na, t, t_end, heavy, sched, t0,
     p0, p1, p2 = _params3(prm)
     track = tol2 > 0.0
     for s in range(t, t_end):
-        fac = _schedule_factor(sched, s, t0, tau)
-        if heavy and track:
-            nok = _fast_pass(True, True, p0, p1, p2, x, y, ax, ay, px, py, settle, lr, mu, na, fac,
-                             c1, c2, cx, cy, bound, tol2)
-        elif heavy:
-            nok = _fast_pass(True, False, p0, p1, p2, x, y, ax, ay, px, py, settle, lr, mu, na, fac,
-                             c1, c2, cx, cy, bound, tol2)
-        elif track:
-            nok = _fast_pass(False, True, p0, p1, p2, x, y, ax, ay, px, py, settle, lr, mu, na, fac,
-                             c1, c2, cx, cy, bound, tol2)
+        v = (x, y, ax, ay, px, py, last, lr, mu, na, _schedule_factor(sched, s, t0, tau),
+             np.float64(s), p0, p1, p2, c1, c2, cx, cy, bound, tol2)
+        if heavy:
+            nok = _fast_pass(True, True, v) if track else _fast_pass(True, False, v)
         else:
-            nok = _fast_pass(False, False, p0, p1, p2, x, y, ax, ay, px, py, settle, lr, mu, na, fac,
-                             c1, c2, cx, cy, bound, tol2)
+            nok = _fast_pass(False, True, v) if track else _fast_pass(False, False, v)
         if nok < na:
             return s
     return t_end
@@ -1040,16 +1230,19 @@ def _fast_block(prm, ip, sh, hpp, x0, y0, steps, every, lo, hi, rec_x, rec_y, re
     sched = ip[I_SCHED]
     heavy = ip[I_RULE] == MOMENTUM
     t0, tau, c1, c2, bound, tol2, cx, cy = _shared(sh)
+    avg = not tol2 > 0.0  # (see _fast_pass)
     p0, p1, p2 = _params3(prm)
     W = np.empty((_NROWS, n))
     x, y, ax, ay, px, py = W[_X], W[_Y], W[_AX], W[_AY], W[_PX], W[_PY]
-    best, dstep, settle, lr, mom, cost = W[_BEST], W[_DSTEP], W[_SETTLE], W[_LR], W[_MOM], W[_C]
+    best, dstep, last, lr, mom, cost = W[_BEST], W[_DSTEP], W[_SETTLE], W[_LR], W[_MOM], W[_C]
     Iw = np.zeros((2, n), np.int64)
     idx = Iw[0]
     perm = np.zeros((1, 1), np.int64)  # no mini-batches here; _retire's arguments
     mark = np.zeros((1, 1), np.uint8)
     rng = np.zeros(n, np.uint64)
     _start(W, idx, hpp, x0, y0, lo, n)
+    for i in range(n):
+        last[i] = -1.0  # no long move yet
     na = n
     z = n - n  # not a literal 0: a literal would compile other specializations of the callees
     r = z
@@ -1067,7 +1260,7 @@ def _fast_block(prm, ip, sh, hpp, x0, y0, steps, every, lo, hi, rec_x, rec_y, re
         if na == 0:
             t = t_end
             continue
-        tf = _fused(x, y, ax, ay, px, py, settle, lr, mom, na, t, t_end, heavy, sched, t0, tau, prm,
+        tf = _fused(x, y, ax, ay, px, py, last, lr, mom, na, t, t_end, heavy, sched, t0, tau, prm,
                     c1, c2, cx, cy, bound, tol2)
         if tf == t_end:
             t = t_end
@@ -1079,20 +1272,24 @@ def _fast_block(prm, ip, sh, hpp, x0, y0, steps, every, lo, hi, rec_x, rec_y, re
                 i += 1
                 continue
             q = lo + idx[i]
-            xs, ys, axs, ays, pxs, pys, ss = x0[q], y0[q], x0[q], y0[q], 0.0, 0.0, 0.0
+            xs, ys, axs, ays, pxs, pys, ls = x0[q], y0[q], x0[q], y0[q], 0.0, 0.0, -1.0
             for k in range(tf):
-                xs, ys, pxs, pys, axs, ays, ss = _fast_point(
-                    heavy, True, p0, p1, p2, xs, ys, pxs, pys, axs, ays, ss,
+                xs, ys, pxs, pys, axs, ays, ls = _fast_point(
+                    heavy, True, True, p0, p1, p2, xs, ys, pxs, pys, axs, ays, ls, np.float64(k),
                     lr[i] * _schedule_factor(sched, k, t0, tau), mom[i], c1, c2, tol2)
-            x[i], y[i], ax[i], ay[i], px[i], py[i] = xs, ys, axs, ays, pxs, pys
-            settle[i] = ss if tol2 > 0.0 else 0.0
+            x[i], y[i], ax[i], ay[i], px[i], py[i], last[i] = xs, ys, axs, ays, pxs, pys, ls
             dstep[i] = tf + 1
             na -= 1
             if i != na:
                 _retire(W, Iw, perm, mark, rng, i, na)
         t = tf + 1
-    _fast_costs(p0, p1, p2, ax, ay, W[_HXX], n)
-    _finish(W, idx, lo, n, heavy != heavy, out, out_div)  # (not a literal False)
+    # run_block's count of trailing settled steps: the moves taken after the last long one.
+    for i in range(n):
+        taken = dstep[i] - 1.0 if dstep[i] >= 0.0 else np.float64(steps)
+        last[i] = taken - (last[i] + 1.0) if tol2 > 0.0 else 0.0
+    if avg:
+        _fast_costs(p0, p1, p2, ax, ay, W[_HXX], n)
+    _finish(W, idx, lo, n, out, out_div)
 
 
 def _fast_particles(prm, ip, sh, hpp, x0, y0, steps, every, lo, hi, rec_x, rec_y, rec_c, out,
@@ -1144,6 +1341,9 @@ def _build_family(fam: int) -> dict:
     g["_eval_block"] = copy(_eval_block, inline="always")
     g["_hess_point"] = copy(_hess_point)
     g["_run_block"] = copy(_run_block)
+    g["_eval_one"] = copy(_eval_one, inline="always")
+    g["_run_one"] = copy(_run_one)
+    g["_eval_points"] = copy(_eval_points)
     g["_run_particles"] = copy(_run_particles, parallel=True)
     g["_grid_eval"] = copy(_grid_eval, parallel=True)
     return g
@@ -1209,8 +1409,19 @@ _check_cache()
 
 
 def kernel(name: str, code: int):
-    """The compiled kernel `name` ("run_block", "run_particles", "grid_eval") for a surface."""
+    """The compiled kernel `name` ("run_one", "eval_points", "run_block", "run_particles",
+    "grid_eval") for a surface."""
     return _FAMILIES[family(code)]["_" + name]
+
+
+def run_one(code, *args):
+    """`_run_one` for the surface `code`: one recorded run (see there)."""
+    return _FAMILIES[family(code)]["_run_one"](code, *args)
+
+
+def eval_points(code, *args):
+    """`_eval_points` for the surface `code`: E, ∇E (and the Hessian) at points."""
+    return _FAMILIES[family(code)]["_eval_points"](code, *args)
 
 
 def run_block(code, *args):
@@ -1237,8 +1448,8 @@ FAST_ON_DEMAND = True
 
 
 def fast_applies(code: int, rule: int) -> bool:
-    """Whether the fused batch kernel handles a surface and rule (given exact gradients
-    and no best-cost tracking)."""
+    """Whether the fused batch kernel handles a surface and rule (given exact gradients,
+    no best-cost tracking, and either settling tracked or the iterate average kept)."""
     return code < FIRST_DATASET and rule in (GD, MOMENTUM)
 
 

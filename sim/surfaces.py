@@ -188,26 +188,14 @@ class Surface:
         return 0.5 * (x0 + x1), 0.5 * (y0 + y1)
 
 
-# Settings for evaluate mode (nothing moves, so none is read but the arrays' types).
-_NO_PARTICLE_SETTINGS = (np.zeros(K.NIP, np.int64), np.ones(K.NSH), np.ones((K.NHP, 1)))
-
-
 def evaluate_points(code: int, kparams: np.ndarray, X: np.ndarray, T: np.ndarray, xs, ys,
                     hessian: bool = True) -> np.ndarray:
-    """Exact (cost, gx, gy, hxx, hxy, hyy) at points: an array (6, n) (3 rows without Hessian).
-
-    Uses the step loop's kernel in its evaluate mode, so a cold start compiles one kernel.
-    """
+    """Exact (cost, gx, gy, hxx, hxy, hyy) at points: an array (6, n) (3 rows without Hessian)."""
     xs = np.ascontiguousarray(xs, dtype=float)
     ys = np.ascontiguousarray(ys, dtype=float)
-    n = xs.size
-    out = np.empty((K.NOUT, n))
-    ip, sh, hpp = _NO_PARTICLE_SETTINGS
-    e = np.empty(0)
-    e2 = np.empty((0, 0))
-    K.run_block(code, kparams, X, T, ip, sh, hpp, xs, ys, np.zeros(n, np.int64), 0, 1, 0, n,
-                e2, e2, e2, False, e, e, e, e, e, e, e, out, np.empty(n, np.int64), 2 if hessian else 1)
-    return out[:6] if hessian else out[:3]
+    out = np.empty((6 if hessian else 3, xs.size))
+    K.eval_points(code, kparams, X, T, xs, ys, out, hessian)
+    return out
 
 
 def refine_critical_points(code: int, kparams: np.ndarray, X: np.ndarray, T: np.ndarray,

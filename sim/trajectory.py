@@ -83,13 +83,14 @@ class BatchResult:
     record_steps: (R,) the steps recorded; theta: (R, P, 2) in `dtype`; cost: (R, P).
     diverged_at: (P,) with -1 where a particle did not diverge. settled_at: (P,) the step
     from which on no update moved the particle farther than the batch's settle tolerance
-    (None when not tracked; meaningless for diverged particles).
+    (None when not tracked; meaningless for diverged particles). avg_theta and avg_cost:
+    the iterate average's final point and cost (None when the batch did not average).
     """
 
     final_theta: np.ndarray
     final_cost: np.ndarray
-    avg_theta: np.ndarray
-    avg_cost: np.ndarray
+    avg_theta: np.ndarray | None
+    avg_cost: np.ndarray | None
     best_cost: np.ndarray
     diverged_at: np.ndarray
     record_steps: np.ndarray

@@ -186,6 +186,27 @@ def test_label_minima_by_distance():
     assert lab.tolist() == [1, NO_MINIMUM, DIVERGED]
 
 
+@pytest.mark.parametrize("name", ["himmelblau", "six_hump_camel", "rastrigin"])
+def test_label_minima_is_the_nearest_minimum_within_the_radius(name, rng):
+    """Against a plain loop over points: the nearest known minimum (the first of equally
+    near ones) when it lies within the radius, also exactly at it."""
+    s = make_surface(name)
+    mins = [(m.x, m.y) for m in s.minima]
+    radius = 0.25
+    pts = np.array(mins)[rng.integers(0, len(mins), 400)] + rng.normal(0, 0.2, (400, 2))
+    mx, my = mins[0]
+    pts[:3] = [(mx + radius, my), (mx, my - radius), (mx + 0.5 * radius, my)]
+    diverged = rng.random(400) < 0.05
+    want = []
+    for (x, y), dead in zip(pts, diverged):
+        d2 = [(x - a) ** 2 + (y - b) ** 2 for a, b in mins]
+        k = min(range(len(mins)), key=lambda j: (d2[j], j))
+        want.append(DIVERGED if dead else k if d2[k] <= radius * radius else NO_MINIMUM)
+    got = label_minima(s, pts, diverged, radius)
+    assert got.tolist() == want
+    assert {NO_MINIMUM, 0, 1}.issubset(set(want))  # the case covers misses and hits
+
+
 # ---- settling in the kernel --------------------------------------------------------------
 
 def test_settled_at_matches_recorded_steps():

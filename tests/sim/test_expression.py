@@ -397,7 +397,7 @@ def test_block_machine_equals_the_point_machine(text, rng):
         first += 3
     _assert_same_bits(got[:, :n], want)
     assert np.all(got[:, n:] == 7.0)
-    # The kernels' path: evaluate mode of the step loop, one block of all the points.
+    # The kernels' path: point evaluation (kernels._eval_points), one point at a time.
     e = custom_surface(text).evaluate(x, y)
     _assert_same_bits([e[k] for k in FIELDS], want)
 

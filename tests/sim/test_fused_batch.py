@@ -2,7 +2,8 @@
 
 gd and momentum batches on built-in surfaces take the fused kernel; it must give exactly
 what the general kernel gives: positions, costs, averages, best costs, records, settling
-and divergence steps, for particles that diverge at different steps too.
+and divergence steps, for particles that diverge at different steps too, with and without
+the iterate average.
 """
 
 from __future__ import annotations
@@ -52,13 +53,23 @@ def test_fused_kernel_equals_the_general_one(case, monkeypatch, rng):
     heavy = [OptimizerConfig("momentum", lr=float(a), momentum=0.9, schedule="exponential",
                              decay_start=30, tau=40.0, avg_tau=7.0) for a in lrs]
     for configs in (gd, heavy):
-        fused, general = _both(monkeypatch, s, configs, starts, 150, every=11, settle_tol=1e-3)
+        # A basin map's batch: settling tracked, no iterate average ...
+        fused, general = _both(monkeypatch, s, configs, starts, 150, every=11, settle_tol=1e-3,
+                               average=False)
         n_div = int((general.diverged_at >= 0).sum())
         assert n_div < P
         # (plateau's gradient is bounded: no learning rate makes it diverge)
         assert n_div > 0 or name == "plateau", "the case should have diverging particles too"
         for f in FIELDS:
             assert np.array_equal(getattr(fused, f), getattr(general, f)), f
+        assert fused.avg_theta is None and fused.avg_cost is None
+        # ... and any other batch: the average kept, no settling.
+        fused2, general2 = _both(monkeypatch, s, configs, starts, 150, every=11)
+        for f in FIELDS:
+            assert np.array_equal(getattr(fused2, f), getattr(general2, f)), f
+        assert fused2.settled_at is None
+        for f in ("final_theta", "final_cost", "diverged_at", "theta", "cost"):
+            assert np.array_equal(getattr(fused2, f), getattr(general, f)), f
 
 
 def test_fused_kernel_one_config_without_settling(monkeypatch, rng):
@@ -96,6 +107,8 @@ def test_rules_the_fused_kernel_leaves_to_the_general_one(monkeypatch, rng):
     simulate_batch(s, OptimizerConfig("adam", lr=0.01), starts, 20)
     simulate_batch(s, OptimizerConfig("gd", lr=0.01, noise=0.5), starts, 20)  # noisy gradients
     simulate_batch(s, OptimizerConfig("gd", lr=0.01), starts, 20, track_best=True)
+    # settling tracked and the average kept: no fused loop does both
+    simulate_batch(s, OptimizerConfig("gd", lr=0.01), starts, 20, settle_tol=1e-3)
     simulate_batch(make_surface("linreg"), OptimizerConfig("gd", lr=0.01), starts, 20)
     assert not kernels.fast_applies(kernels.LINREG, kernels.GD)
     assert not kernels.fast_applies(kernels.ROSENBROCK, kernels.NESTEROV)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from sim import OptimizerConfig, make_surface, simulate, simulate_batch
+from sim.expression import custom_surface
 
 # (surface, params, config, steps): every rule, a noisy one, dataset surfaces with mini-batches,
 # and surfaces whose formulas use exp/sin/cos (vectorized differently in wide blocks).
@@ -62,6 +63,21 @@ def test_batch_particle_equals_single_run(name, params, cfg, steps):
     assert res.theta.shape == (len(res.record_steps), P, 2)
     for i in CHECK:
         _assert_particle_is_single_run(s, res, i, cfg, starts[i], steps, seed=i)
+
+
+@pytest.mark.parametrize("cfg", [
+    OptimizerConfig("nesterov", lr=0.01, momentum=0.8, noise=0.3),
+    OptimizerConfig("newton", lr=0.5, damping=0.1),
+    OptimizerConfig("adam", lr=0.05, schedule="exponential", tau=40.0, decay_start=20),
+], ids=lambda c: c.rule)
+def test_batch_particle_equals_single_run_on_a_custom_surface(cfg):
+    """A custom surface's expression interpreter in both step loops: particle i of a batch
+    is the single run."""
+    s = custom_surface("log(2 + x^2) + (y - sin(x))^2 + 0.05*x^2*y^2")
+    starts = _starts(s, P, seed=3)
+    res = simulate_batch(s, cfg, starts, steps=90, every=5)
+    for i in CHECK:
+        _assert_particle_is_single_run(s, res, i, cfg, starts[i], 90, seed=i)
 
 
 def test_explicit_seeds_and_track_best():
