@@ -1012,7 +1012,8 @@ def _run_one(code, prm, X, T, ip, sh, hp, x0, y0, seed, steps, theta, grad, avg,
         avg[t, 1] = ay
         lrs[t] = lr * fac
         cost[t] = c
-        avg_cost[t] = ca
+        # θ̃ may stray outside a custom surface's domain while θ does not: E(θ̃) = +inf there.
+        avg_cost[t] = ca if math.isfinite(ca) else np.inf
         nrec = t + 1
         if not moving:
             break

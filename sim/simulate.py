@@ -114,8 +114,6 @@ def simulate(surface: Surface, config: OptimizerConfig, start=None, steps: int =
     if nrec < n:
         theta, grad, avg, velocity, lr, cost, avg_cost, kinetic = (
             a[:nrec].copy() for a in (theta, grad, avg, velocity, lr, cost, avg_cost, kinetic))
-    # θ̃ may stray outside the domain of a custom surface while θ does not: E(θ̃) = +inf there.
-    avg_cost[~np.isfinite(avg_cost)] = np.inf
     return Trajectory(
         theta=theta,
         cost=cost,
@@ -233,13 +231,14 @@ def simulate_batch(surface: Surface, configs: OptimizerConfig | Sequence[Optimiz
             ry[:, idx] = g_ry
             rc[:, idx] = g_rc
     # A particle that stopped at a point where E is undefined (custom surfaces) diverged
-    # one step earlier than its update failed; its costs read +inf, never NaN.
+    # one step earlier than its update failed. Undefined costs read +inf, never NaN: also
+    # E(θ̃) when only the average strays out of the domain.
     undefined = ~np.isfinite(out[2])
     if undefined.any():
         div[undefined & (div > 0)] -= 1
-        for row in (2, 5, 6):
-            out[row][~np.isfinite(out[row])] = np.inf
-        rc[~np.isfinite(rc)] = np.inf
+    if surface.code == K.CUSTOM:  # (built-in and dataset costs are finite within the bound)
+        for a in (out[2], out[5], out[6], rc):
+            a[~np.isfinite(a)] = np.inf
     theta = np.empty(rx.shape + (2,), dtype)  # filled in place: no float64 (R, P, 2) copy
     theta[..., 0] = rx
     theta[..., 1] = ry

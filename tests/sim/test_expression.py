@@ -504,6 +504,23 @@ def test_a_run_into_log_of_a_negative_number_records_divergence():
     assert res.final_cost[0] == np.inf and not np.isnan(res.best_cost).any()
 
 
+def test_an_average_out_of_the_domain_costs_inf_in_runs_and_batches():
+    """gd hops between x = 1.5 and -1.5 over the gap |x| < 1 where log(x² - 1) is undefined:
+    θ stays in the domain, its average θ̃ drifts into the gap; E(θ̃) is +inf there, never NaN,
+    in a single run and in a batch alike."""
+    s = custom_surface("log(x^2 - 1) + y^2", box=(-3.0, 3.0, -1.0, 1.0))
+    cfg = OptimizerConfig("gd", lr=1.25)
+    tr = simulate(s, cfg, start=(1.5, 0.0), steps=60)
+    assert tr.diverged_at is None and np.all(np.abs(tr.theta[:, 0]) > 1.0)
+    gap = np.abs(tr.avg[:, 0]) < 1.0
+    assert gap.any() and not gap.all()
+    assert np.all(tr.avg_cost[gap] == np.inf) and np.all(np.isfinite(tr.avg_cost[~gap]))
+    k = int(np.flatnonzero(gap)[0])
+    res = simulate_batch(s, cfg, np.array([[1.5, 0.0], [-1.5, 0.0]]), k)
+    assert res.avg_cost[0] == np.inf and not np.isnan(res.avg_cost).any()
+    assert res.final_cost[0] == tr.cost[k]
+
+
 def test_no_nan_leaves_sim_after_a_domain_error():
     _, tr = _log_run()
     for arr in (tr.theta, tr.cost, tr.grad, tr.velocity, tr.avg_cost, tr.kinetic):
