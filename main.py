@@ -733,6 +733,9 @@ def cmd_optimizers() -> int:
 def launch_gui(scenario_path: str | None) -> int:
     if scenario_path is not None and not Path(scenario_path).is_file():
         raise UsageError(f"no such scenario file: {scenario_path}")
+    from gui.preload import load_numerics
+
+    load_numerics()  # before Qt is imported (gui/preload.py says why)
     from gui.app import main as gui_main
 
     return gui_main(scenario_path)

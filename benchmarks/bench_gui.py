@@ -27,6 +27,8 @@ import os, sys, time
 t_start = float(sys.argv[1])
 sys.path.insert(0, {root!r})
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from gui.preload import load_numerics  # as `python main.py` does before it imports Qt
+load_numerics()
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 app = QApplication([])

@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         self.playback = Playback(self.document, self)
         self._autoplay = autoplay
         self._warmup: KernelWarmup | None = None
+        self._resume_warmup_on_paint = False
         self.setWindowTitle("Ravine")
         self.resize(1400, 900)
 
@@ -127,8 +128,13 @@ class MainWindow(QMainWindow):
         return i
 
     # ---- start-up ------------------------------------------------------------------------
-    def start(self) -> None:
-        """Compile (or load) the kernels in a worker thread, then compute and play."""
+    def start(self, wait: float = 0.0) -> None:
+        """Compile (or load) the kernels in a worker thread, then compute and play.
+
+        With `wait` > 0, block up to that many seconds for the kernels the scenario needs:
+        from numba's on-disk cache they load in well under a tenth of a second, and the
+        results are then computed before this returns. On an empty cache (compiling takes
+        many seconds) it returns after `wait`, and the results follow when the thread is done."""
         if self.document.ready or self._warmup is not None:
             return
         sc = self.document.scenario
@@ -138,28 +144,49 @@ class MainWindow(QMainWindow):
         self._warmup.coreReady.connect(self._on_warm)
         self._warmup.finished.connect(self._on_warm_finished)
         self._warmup.start()
+        if wait > 0 and self._warmup.wait_core(wait):
+            self._on_warm()  # (the thread's coreReady, queued meanwhile, then finds it done)
 
     def _on_warm(self) -> None:
+        if self.document.ready:
+            return
         try:
             self.document.set_ready()
         except ValueError as e:  # a restored scenario whose surface cannot be built
             QMessageBox.warning(self, "Ravine", f"Cannot build the scenario's surface: {e}")
             self.document.set_scenario(Scenario("rosenbrock"))
-        if self._warmup is not None:
-            # (a zero timer fires after the posted repaints: the first results are drawn)
-            QTimer.singleShot(0, self._warmup.resume)
+        # The rest of the warm-up would compete with this thread for the interpreter while
+        # it draws the first results: it goes on once the window has painted them.
+        self._resume_warmup_on_paint = True
+        if self.isVisible():
+            self.update()
         if self._autoplay:
             self.playback.play()
 
+    def paintEvent(self, ev) -> None:  # noqa: N802
+        super().paintEvent(ev)
+        if self._resume_warmup_on_paint:
+            self._resume_warmup_on_paint = False
+            # (the window paints itself first, then its views: a zero timer fires after them)
+            QTimer.singleShot(0, self._resume_warmup)
+
+    def _resume_warmup(self) -> None:
+        if self._warmup is not None:
+            self._warmup.resume()
+
     def _prepare_fast_kernel(self) -> None:
         surface = self.document.surface
-        if surface is not None:
+        # Not before the first results are drawn (the thread would compete with drawing
+        # them); the warm-up then prepares the scenario's surface's kernel itself, and a
+        # surface chosen meanwhile is asked for when the warm-up ends.
+        if surface is not None and (self._warmup is None or self._warmup.resumed):
             self._fast_prep.request(surface.code)
 
     def _on_warm_finished(self) -> None:
         if not self.document.ready:  # the thread ended before it said so (it always says so)
             self._on_warm()
         self._warmup = None
+        self._prepare_fast_kernel()
 
     def wait_ready(self, timeout_ms: int = 120_000) -> bool:
         """Block (processing events) until the document is ready; for scripts and tests."""
@@ -420,7 +447,16 @@ class MainWindow(QMainWindow):
         super().closeEvent(ev)
 
 
-def show_when_ready(window: MainWindow) -> None:
-    """Show the window at once, then warm the kernels in the background."""
-    window.show()
-    QTimer.singleShot(0, window.start)
+# How long the window, once shown, waits for its kernels before it first paints: from numba's
+# on-disk cache they load in well under a tenth of a second, and the first paint then shows
+# the results (an empty first paint, and the loading thread competing with it for the
+# interpreter, would cost more than the wait); compiling them takes many seconds, and the
+# window paints, saying so, after this wait.
+SHOW_WAIT = 0.3
+
+
+def show_when_ready(window: MainWindow, wait: float = SHOW_WAIT) -> None:
+    """Show the window and warm its kernels in a thread. If they load within `wait` seconds
+    (from the cache), the results are computed before the window first paints."""
+    window.show()  # (lays the views out: they compute for the size they have on screen)
+    window.start(wait)

@@ -120,18 +120,32 @@ class KernelWarmup(QThread):
         super().__init__(parent)
         self._scenario = scenario
         self._resume = threading.Event()
+        self._core_done = threading.Event()
+        self._core_ok = False
 
     def resume(self) -> None:
         """Let the rest of the warm-up go on (the window has drawn its first results)."""
         self._resume.set()
 
+    @property
+    def resumed(self) -> bool:
+        """True once the window has let the rest of the warm-up go on."""
+        return self._resume.is_set()
+
+    def wait_core(self, seconds: float) -> bool:
+        """Block up to `seconds` for the kernels the scenario needs; True if they loaded
+        (False after the time, or if they failed: coreReady then tells the window)."""
+        return self._core_done.wait(seconds) and self._core_ok
+
     def run(self) -> None:
         try:
             s = self._scenario.make_surface()
             _prepare_core(s)
+            self._core_ok = True
         except Exception as e:  # noqa: BLE001 - reported to the window, never raised in a thread
             self.failed.emit(str(e))
             s = None
+        self._core_done.set()
         self.coreReady.emit()
         # Loading more kernels now would compete with the GUI thread, which is computing and
         # drawing the first results, for the interpreter: wait until those are on screen.

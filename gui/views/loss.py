@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGraphicsItem, QTabWidget
+from PySide6.QtWidgets import QGraphicsItem, QTabWidget, QWidget
 
 from gui.document import Document
 from gui.theme import LIGHT, THEMES, Theme, style_plot
@@ -119,6 +119,15 @@ class _SeriesPlot(pg.PlotWidget):
         self.cursor_line.setValue(t)
 
 
+# The tabs: title, y label, tooltip. The cost tab is built with the view; the others when
+# first shown or asked for (two plots fewer to build: ~50 ms of the window's start-up).
+_TABS = (("Cost", "E(θ_t) − E*", "E(θ_t) minus the lowest known cost E*; dashed: E(θ̃_t) of the average (eq. 11)"),
+         ("‖g‖", "‖g_t‖", "norm of the gradient estimate g_t each step used"),
+         ("Energy", "energy", "the selected run as a particle: potential E(θ_t), kinetic ½‖θ_t − θ_t−1‖²/α "
+                              "and their sum (eq. 8–9: μ = 1 keeps it, friction 1 − μ drains it)"))
+_COST, _GRAD, _ENERGY = range(3)
+
+
 class LossView(QTabWidget):
     """Tabs: cost E(θ_t) − E*, gradient norm ‖g_t‖, and the selected run's energy."""
 
@@ -126,46 +135,96 @@ class LossView(QTabWidget):
         super().__init__(parent)
         self._doc = document
         self._opt = options
-        self._theme: Theme = LIGHT
+        self._theme: Theme = THEMES.get(str(options["theme"]), LIGHT)
         self.setDocumentMode(True)
-        self.cost_plot = _SeriesPlot("E(θ_t) − E*")
-        self.grad_plot = _SeriesPlot("‖g_t‖")
-        self.energy_plot = _SeriesPlot("energy")
+        self._plots: list[_SeriesPlot | None] = [None, None, None]
         self._energy_drawn: tuple | None = None  # (inputs, series) of the energy plot
-        self.addTab(self.cost_plot, "Cost")
-        self.addTab(self.grad_plot, "‖g‖")
-        self.addTab(self.energy_plot, "Energy")
-        self.setTabToolTip(0, "E(θ_t) minus the lowest known cost E*; dashed: E(θ̃_t) of the average (eq. 11)")
-        self.setTabToolTip(1, "norm of the gradient estimate g_t each step used")
-        self.setTabToolTip(2, "the selected run as a particle: potential E(θ_t), kinetic ½‖θ_t − θ_t−1‖²/α "
-                              "and their sum (eq. 8–9: μ = 1 keeps it, friction 1 − μ drains it)")
-        ep = self.energy_plot.getPlotItem()
-        self.energy_legend = ep.addLegend(offset=(-10, 10), labelTextSize="8pt")
-        self.energy_plot.ensure(3)
-        for c, name in zip(self.energy_plot.curves, ("potential E(θ_t) − E*", "kinetic ½‖Δθ‖²/α", "total")):
-            self.energy_legend.addItem(c, name)
+        self.energy_legend = None
+        for i, (title, _ylabel, tip) in enumerate(_TABS):
+            self.addTab(QWidget(), title)  # a placeholder until the tab's plot is built
+            self.setTabToolTip(i, tip)
         self.cost_legend = None
+        self._build(_COST)
         # Results are recomputed before scenarioChanged fires: one handler redraws both.
         document.scenarioChanged.connect(self.redraw)
         document.selectionChanged.connect(lambda _i: self.redraw())
         document.cursorChanged.connect(self.move_cursor)
         options.changed.connect(self._on_option)
         self.currentChanged.connect(self._on_tab)
-        self._apply_log()
-        self.set_theme(THEMES.get(str(options["theme"]), LIGHT))
+        self.redraw()
 
-    def _on_tab(self, _i: int) -> None:
+    @property
+    def cost_plot(self) -> _SeriesPlot:
+        """The cost plot (built with the view)."""
+        return self._build(_COST)
+
+    @property
+    def grad_plot(self) -> _SeriesPlot:
+        """The ‖g‖ plot, built now if its tab has not been shown."""
+        return self._build(_GRAD)
+
+    @property
+    def energy_plot(self) -> _SeriesPlot:
+        """The energy plot, built now if its tab has not been shown."""
+        return self._build(_ENERGY)
+
+    def _built(self) -> list[_SeriesPlot]:
+        return [p for p in self._plots if p is not None]
+
+    def _build(self, i: int) -> _SeriesPlot:
+        """Tab i's plot: made, styled and put in place of the tab's placeholder, once."""
+        p = self._plots[i]
+        if p is not None:
+            return p
+        p = self._plots[i] = _SeriesPlot(_TABS[i][1])
+        self._style(p)
+        if i == _ENERGY:
+            self.energy_legend = p.getPlotItem().addLegend(offset=(-10, 10), labelTextSize="8pt")
+            p.ensure(3)
+            for c, name in zip(p.curves, ("potential E(θ_t) − E*", "kinetic ½‖Δθ‖²/α", "total")):
+                self.energy_legend.addItem(c, name)
+            self._style_legend()
+        else:
+            log = bool(self._opt["loss_log"])
+            p.setLogMode(x=False, y=log)
+            p.log_y = log
+        placeholder = self.widget(i)
+        current = self.currentIndex()
+        blocked = self.blockSignals(True)  # the swap is no change of tab
+        self.removeTab(i)
+        self.insertTab(i, p, _TABS[i][0])
+        self.setTabToolTip(i, _TABS[i][2])
+        self.setCurrentIndex(current)
+        self.blockSignals(blocked)
+        placeholder.deleteLater()
+        if i == _ENERGY:
+            self._redraw_energy()
+        else:
+            self._mark_stale(p)  # drawn when shown
+        return p
+
+    def _on_tab(self, i: int) -> None:
+        if 0 <= i < len(self._plots):
+            self._build(i)
         self._draw_current()
         self.move_cursor(self._doc.cursor)
 
+    def _style(self, p: _SeriesPlot) -> None:
+        theme = self._theme
+        p.setBackground(theme.background)
+        style_plot(p.getPlotItem(), theme)
+        p.cursor_line.setPen(pg.mkPen(theme.foreground, width=1, style=Qt.DashLine))
+
+    def _style_legend(self) -> None:
+        self.energy_legend.setLabelTextColor(self._theme.foreground)
+        self.energy_legend.setBrush(pg.mkBrush(self._theme.background + "c8"))
+
     def set_theme(self, theme: Theme) -> None:
         self._theme = theme
-        for p in (self.cost_plot, self.grad_plot, self.energy_plot):
-            p.setBackground(theme.background)
-            style_plot(p.getPlotItem(), theme)
-            p.cursor_line.setPen(pg.mkPen(theme.foreground, width=1, style=Qt.DashLine))
-        self.energy_legend.setLabelTextColor(theme.foreground)
-        self.energy_legend.setBrush(pg.mkBrush(theme.background + "c8"))
+        for p in self._built():
+            self._style(p)
+        if self.energy_legend is not None:
+            self._style_legend()
         self.redraw()
 
     def _on_option(self, name: str) -> None:
@@ -177,9 +236,10 @@ class LossView(QTabWidget):
 
     def _apply_log(self) -> None:
         log = bool(self._opt["loss_log"])
-        for p in (self.cost_plot, self.grad_plot):
-            p.setLogMode(x=False, y=log)
-            p.log_y = log
+        for p in self._plots[:_ENERGY]:
+            if p is not None:
+                p.setLogMode(x=False, y=log)
+                p.log_y = log
 
     def _x_of(self, traj) -> np.ndarray:
         s = self._doc.surface
@@ -190,23 +250,28 @@ class LossView(QTabWidget):
     def redraw(self, *_args) -> None:
         """Set the whole curves of every run (after a recompute or a change of look). The
         tab on show draws now; a hidden one when it is shown."""
-        n = len(self._doc.scenario.runs)
-        xlabel = "examples seen t × B" if self._opt["loss_examples"] else "step t"
-        for p in (self.cost_plot, self.grad_plot):
-            if p.xlabel != xlabel:  # (setLabel re-renders the label's HTML even when unchanged)
-                p.xlabel = xlabel
-                p.setLabel("bottom", xlabel)
-            if len(p.curves) != n:
-                p.drawn.clear()  # curve items are created or removed: draw every run afresh
-            p.ensure(n)
-            p.stale = True
+        for p in self._plots[:_ENERGY]:
+            if p is not None:  # (the others are built when first shown)
+                self._mark_stale(p)
         self._draw_current()
         self._redraw_energy()
         self.move_cursor(self._doc.cursor)
 
+    def _mark_stale(self, p: _SeriesPlot) -> None:
+        """Make the cost or ‖g‖ plot p ready to draw the runs: its x label, a curve per run."""
+        n = len(self._doc.scenario.runs)
+        xlabel = "examples seen t × B" if self._opt["loss_examples"] else "step t"
+        if p.xlabel != xlabel:  # (setLabel re-renders the label's HTML even when unchanged)
+            p.xlabel = xlabel
+            p.setLabel("bottom", xlabel)
+        if len(p.curves) != n:
+            p.drawn.clear()  # curve items are created or removed: draw every run afresh
+        p.ensure(n)
+        p.stale = True
+
     def _draw_current(self) -> None:
         p = self.currentWidget()
-        if p in (self.cost_plot, self.grad_plot) and p.stale:
+        if any(p is q for q in self._plots[:_ENERGY]) and p.stale:
             self._draw_runs(p)
 
     def _draw_runs(self, p: _SeriesPlot) -> None:
@@ -216,7 +281,7 @@ class LossView(QTabWidget):
         s = doc.surface
         e_star = (s.lowest_cost or 0.0) if s is not None else 0.0
         log = bool(self._opt["loss_log"])
-        cost_plot = p is self.cost_plot
+        cost_plot = p is self._plots[_COST]
         p.stale = False
         p.series = []
         for i, run in enumerate(runs):
@@ -295,7 +360,9 @@ class LossView(QTabWidget):
 
     def _redraw_energy(self) -> None:
         doc = self._doc
-        p = self.energy_plot
+        p = self._plots[_ENERGY]
+        if p is None:
+            return  # drawn when its tab is first shown
         p.series = []
         traj = doc.selected_result()
         run = doc.selected_run()
@@ -330,4 +397,4 @@ class LossView(QTabWidget):
         show_line = not self._opt["loss_examples"]
         current = self.currentWidget()
         if isinstance(current, _SeriesPlot):
-            current.set_cursor(t, show_line or current is self.energy_plot)
+            current.set_cursor(t, show_line or current is self._plots[_ENERGY])

@@ -104,3 +104,32 @@ def test_a_saved_theme_is_in_place_before_the_window_shows(qtbot, settings):
         assert QApplication.instance().palette().window().color().name() != "#efefef"
     finally:
         apply_qt_palette(THEMES["light"])  # the palette belongs to the application
+
+
+def test_loss_tabs_are_built_when_first_shown_with_the_current_look(window):
+    """The ‖g‖ and energy plots are made when their tab is first shown (start-up builds the
+    cost plot only), and then hold what they would have held had they been built at once."""
+    from gui.theme import THEMES
+    from gui.views.loss import _SeriesPlot
+
+    doc, loss = window.document, window.loss
+    assert [isinstance(loss.widget(i), _SeriesPlot) for i in range(3)] == [True, False, False]
+    window.options.set("theme", "dark")
+    doc.set_selected(2)
+    doc.set_cursor(30)
+    loss.setCurrentIndex(1)  # as a click on the tab does
+    grad = loss.currentWidget()
+    assert isinstance(grad, _SeriesPlot) and grad is loss.grad_plot and loss.tabText(1) == "‖g‖"
+    assert grad.backgroundBrush().color().name() == THEMES["dark"].background
+    assert grad.log_y == bool(window.options["loss_log"])
+    for i, traj in enumerate(doc.results):
+        np.testing.assert_array_equal(grad.curves[i].yData, np.maximum(traj.grad_norm, FLOOR))
+    assert grad.cursor_line.value() == 30 and len(grad.markers.data) == len(doc.scenario.runs)
+    loss.setCurrentIndex(2)
+    energy = loss.currentWidget()
+    assert energy is loss.energy_plot and loss.tabText(2) == "Energy"
+    traj = doc.results[2]
+    np.testing.assert_array_equal(energy.curves[1].yData, traj.kinetic)
+    assert len(energy.curves[2].yData) == len(traj)
+    assert energy.cursor_line.value() == 30
+    assert [loss.tabToolTip(i) != "" for i in range(3)] == [True, True, True]

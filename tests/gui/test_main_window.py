@@ -196,3 +196,47 @@ def test_warm_up_prepares_the_batch_kernel_after_the_window_is_ready(window, qtb
     qtbot.waitUntil(lambda: window._warmup is None, timeout=120_000)
     # Clouds, sweeps, basin maps and restarts then start without compiling in the GUI thread.
     assert K.kernel("run_particles", window.document.scenario.make_surface().code).signatures
+
+
+def test_show_when_ready_shows_the_window_with_its_results(qtbot, settings):
+    """On a warm cache the window shows with the scenario computed and drawn in its first
+    paint; the rest of the warm-up (batch kernels) waits until that paint is done."""
+    from gui.app import configure_pyqtgraph
+    from gui.main_window import MainWindow, show_when_ready
+
+    configure_pyqtgraph()
+    w = MainWindow(settings=settings, autoplay=False, restore=False)
+    qtbot.addWidget(w)
+    show_when_ready(w, wait=60.0)  # (a cold cache compiles in the thread: allow for it)
+    assert w.isVisible() and w.document.ready
+    assert w.statusBar().currentMessage() == ""
+    traj = w.document.results[0]
+    assert len(w.loss.cost_plot.curves[0].xData) == len(traj)
+    assert w.contour.image.image is not None and len(w.contour.isolines.xData) > 100
+    assert not w._warmup.resumed and not w._fast_prep.isRunning()
+    qtbot.waitUntil(lambda: w._warmup is None or w._warmup.resumed, timeout=1000)
+    qtbot.waitUntil(lambda: w._warmup is None, timeout=120_000)
+
+
+def test_show_when_ready_does_not_wait_for_a_compile(qtbot, settings, monkeypatch):
+    """Kernels that take long (compiling on an empty cache) do not keep the window hidden:
+    it shows after the wait, says so, and computes when the thread is done."""
+    import time
+
+    import gui.workers as workers
+    from gui.app import configure_pyqtgraph
+    from gui.main_window import MainWindow, show_when_ready
+
+    prepare = workers._prepare_core
+    monkeypatch.setattr(workers, "_prepare_core", lambda s: (time.sleep(1.5), prepare(s)))
+    configure_pyqtgraph()
+    w = MainWindow(settings=settings, autoplay=False, restore=False)
+    qtbot.addWidget(w)
+    t0 = time.perf_counter()
+    show_when_ready(w, wait=0.2)
+    assert time.perf_counter() - t0 < 1.0
+    assert w.isVisible() and not w.document.ready
+    assert w.statusBar().currentMessage() == "Preparing numerical kernels…"
+    assert w.wait_ready()
+    assert len(w.loss.cost_plot.curves[0].xData) == len(w.document.results[0])
+    qtbot.waitUntil(lambda: w._warmup is None, timeout=120_000)
