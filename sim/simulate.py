@@ -196,23 +196,25 @@ def simulate_batch(surface: Surface, configs: OptimizerConfig | Sequence[Optimiz
     rx = np.empty((rs.size, P))
     ry = np.empty((rs.size, P))
     rc = np.empty((rs.size, P))
-    groups: dict[tuple, list[int]] = {}
+    groups: dict[tuple, list[int] | slice] = {}
     if isinstance(configs, OptimizerConfig):
-        groups[_shared_key(one)] = list(range(P))
+        groups[_shared_key(one)] = slice(0, P)  # (a slice: no index array to build)
     else:
         for i, c in enumerate(cfg_list):
             groups.setdefault(_shared_key(c), []).append(i)
-    for idx_list in groups.values():
-        idx = np.array(idx_list)
-        whole = len(idx) == P
-        ip, sh = _settings(surface, cfg_list[idx[0]], track_best, tol, average)
-        if whole and isinstance(configs, OptimizerConfig):
-            hpp = np.repeat(np.array(_hyper_column(one))[:, None], P, axis=1)
+    for members in groups.values():
+        idx = members if isinstance(members, slice) else np.array(members)
+        n_g = P if isinstance(members, slice) else idx.size
+        whole = n_g == P
+        ip, sh = _settings(surface, cfg_list[0 if whole else idx[0]], track_best, tol, average)
+        if isinstance(configs, OptimizerConfig):
+            hpp = np.empty((K.NHP, P))
+            hpp[:] = np.array(_hyper_column(one))[:, None]
         else:
-            hpp = _hyper_rows([cfg_list[i] for i in idx])
-        g_out = out if whole else np.empty((K.NOUT, idx.size))
-        g_div = div if whole else np.empty(idx.size, np.int64)
-        g_rx, g_ry, g_rc = (rx, ry, rc) if whole else (np.empty((rs.size, idx.size)) for _ in range(3))
+            hpp = _hyper_rows([cfg_list[i] for i in (range(P) if whole else idx)])
+        g_out = out if whole else np.empty((K.NOUT, n_g))
+        g_div = div if whole else np.empty(n_g, np.int64)
+        g_rx, g_ry, g_rc = (rx, ry, rc) if whole else (np.empty((rs.size, n_g)) for _ in range(3))
         x0 = np.ascontiguousarray(starts[idx, 0])
         y0 = np.ascontiguousarray(starts[idx, 1])
         args = (surface.code, surface.kparams, surface.X, surface.T, ip, sh, hpp, x0, y0,
@@ -223,7 +225,7 @@ def simulate_batch(surface: Surface, configs: OptimizerConfig | Sequence[Optimiz
         elif parallel:
             K.run_particles(*args, g_rx, g_ry, g_rc, g_out, g_div)
         else:
-            K.run_block(*args, 0, idx.size, g_rx, g_ry, g_rc, g_out, g_div)
+            K.run_block(*args, 0, n_g, g_rx, g_ry, g_rc, g_out, g_div)
         if not whole:
             out[:, idx] = g_out
             div[idx] = g_div
@@ -515,8 +517,9 @@ def basins(surface: Surface, config: OptimizerConfig, grid: int = 256, steps: in
     cost = np.empty(P)
     div = np.empty(P, bool)
     settled = np.empty(P, np.int64)
-    # Chunks of rows: a progress report and a chance to cancel between them.
-    for lo, hi in _chunks(P, math.ceil(P / CHUNK)):
+    # Chunks of rows: a progress report and a chance to cancel between them (one call
+    # when nobody listens: each call costs a few milliseconds of set-up).
+    for lo, hi in _chunks(P, 1 if progress is None else math.ceil(P / CHUNK)):
         res = simulate_batch(surface, config, starts[lo:hi], steps,
                              seeds=seed + np.arange(lo, hi, dtype=np.int64), settle_tol=tol,
                              average=False)

@@ -205,10 +205,14 @@ def refine_critical_points(code: int, kparams: np.ndarray, X: np.ndarray, T: np.
     Returns (minima, saddles); maxima are dropped. The lowest minima are 'global'.
     """
     found: list[tuple[float, float, float, str]] = []
+    analytic = K.family(code) == K.FAMILY_ANALYTIC
     for gx0, gy0 in guesses:
         p = np.array([gx0, gy0], float)
         for _ in range(60):
-            ev = evaluate_points(code, kparams, X, T, p[:1], p[1:])[:, 0]
+            if analytic:  # the formulas in Python: no kernel to compile for a few points
+                ev = np.array(K.analytic_point(code, kparams, float(p[0]), float(p[1])))
+            else:
+                ev = evaluate_points(code, kparams, X, T, p[:1], p[1:])[:, 0]
             g = ev[1:3]
             H = np.array([[ev[3], ev[4]], [ev[4], ev[5]]])
             if np.linalg.norm(g) < tol:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim import catalogue, make_surface
+from sim import catalogue, kernels, make_surface
 from tests.sim import reference as ref
+from tests.sim.conftest import SURFACE_CASES, _case_id
 from tests.sim.helpers import box_points
 
 EPS = np.finfo(float).eps
@@ -52,6 +53,22 @@ def test_hessian_matches_finite_differences(any_surface, rng):
     tol = 1e-6 * (np.abs(H) + 1e-3 * np.abs(H).max()) + 50 * EPS * np.abs(s.gradient(x, y)).max() / h
     bad = np.abs(fd - H) > tol
     assert not bad.any(), f"{s.name}: Hessian off at {np.column_stack([x, y])[bad.any((-1, -2))][:3]}"
+
+
+@pytest.mark.parametrize("case", [c for c in SURFACE_CASES
+                                  if kernels.family(catalogue()[c[0]].code) == kernels.FAMILY_ANALYTIC],
+                         ids=_case_id)
+def test_python_formulas_equal_the_compiled_ones(case, rng):
+    """Critical points of built-in surfaces are refined with the formulas run as Python
+    (kernels.analytic_point, nothing to compile): they agree with the compiled kernels.
+    (Dataset and custom surfaces refine with the compiled kernels.)"""
+    s = make_surface(case[0], **case[1])
+    x, y = box_points(s, rng)
+    ev = s.evaluate(x, y)
+    for i in range(0, x.size, 7):
+        got = kernels.analytic_point(s.code, s.kparams, float(x[i]), float(y[i]))
+        want = [ev[k][i] for k in ("cost", "gx", "gy", "hxx", "hxy", "hyy")]
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13 * (1 + abs(want[0])))
 
 
 def test_evaluate_grid_and_gradient_grid_agree(any_surface):
