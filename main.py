@@ -730,12 +730,20 @@ def cmd_optimizers() -> int:
     return 0
 
 
+def _retain_freed_memory() -> None:
+    """Batches reuse freed memory instead of faulting fresh pages in (sim/memory.py)."""
+    from sim.memory import retain_freed_memory
+
+    retain_freed_memory()
+
+
 def launch_gui(scenario_path: str | None) -> int:
     if scenario_path is not None and not Path(scenario_path).is_file():
         raise UsageError(f"no such scenario file: {scenario_path}")
     from gui.preload import load_numerics
 
     load_numerics()  # before Qt is imported (gui/preload.py says why)
+    _retain_freed_memory()
     from gui.app import main as gui_main
 
     return gui_main(scenario_path)
@@ -752,6 +760,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(_join_negative_values(argv))
         handlers = {"run": cmd_run, "sweep": cmd_sweep, "basins": cmd_basins, "restarts": cmd_restarts}
         if args.command in handlers:
+            _retain_freed_memory()
             return handlers[args.command](args)
         if args.command == "surfaces":
             return cmd_surfaces()

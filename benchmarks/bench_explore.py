@@ -26,7 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from timing import median_time  # noqa: E402
 
 from sim import OptimizerConfig, make_surface  # noqa: E402
+from sim.memory import retain_freed_memory  # noqa: E402
 from sim.simulate import basins, label_minima, log_spaced, particle_cloud, sweep  # noqa: E402
+
+# As `python main.py` does: batches (and numpy's temporaries) reuse freed memory.
+retain_freed_memory()
 
 
 def numpy_basins(surface, lr: float, grid: int, steps: int, tol: float):

@@ -33,6 +33,10 @@ sys.path.insert(0, str(ROOT))
 from timing import median_time  # noqa: E402
 
 from sim import OptimizerConfig, make_surface, simulate, simulate_batch  # noqa: E402
+from sim.memory import retain_freed_memory  # noqa: E402
+
+# As `python main.py` does: batches (and numpy's temporaries) reuse freed memory.
+retain_freed_memory()
 
 
 def numpy_momentum_rosenbrock(x0, y0, steps, lr, mu, a, b, avg_tau, centre, bound):
