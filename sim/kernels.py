@@ -1178,19 +1178,15 @@ def _fast_pass(heavy, track, v):
     """Step s for the live particles 0..na-1, in place; how many stay finite and within
     the bound. `heavy` and `track` are constants at each call: four loops, each vectorized.
     A tracking loop (a basin map's) keeps no iterate average, the others do: the two other
-    combinations would cost 5 s more compile per surface (measured) for no caller. A
-    tracking loop's particles share one config (simulate._fused_applies sees to it): α and
-    μ as scalars make it 12% faster than loading them per particle (measured).
+    combinations would cost 5 s more compile per surface (measured) for no caller.
     `v` holds the arrays and scalars (`_fused`)."""
     x, y, ax, ay, px, py, last, lr, mu, na, fac, s, p0, p1, p2, c1, c2, cx, cy, bound, tol2 = v
     avg = not track
-    a0 = lr[0] * fac
-    mu0 = mu[0]
     nok = 0
     for i in range(na):
         nx, ny, pxn, pyn, axn, ayn, ln = _fast_point(
             heavy, track, avg, p0, p1, p2, x[i], y[i], px[i], py[i], ax[i], ay[i], last[i], s,
-            a0 if track else lr[i] * fac, mu0 if track else mu[i], c1, c2, tol2)
+            lr[i] * fac, mu[i], c1, c2, tol2)
         x[i] = nx
         y[i] = ny
         if heavy:

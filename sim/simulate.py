@@ -72,13 +72,9 @@ def _fused_applies(code: int, ip: np.ndarray, sh: np.ndarray, hpp: np.ndarray) -
     """Whether a batch group runs through the fused kernel (kernels.fast_particles): gd or
     momentum with exact gradients on a built-in surface, not tracking the best cost, not
     both tracking settling and keeping the iterate average (basin maps do the first, other
-    batches the second), tracking settling only with one α and μ for all (as basin maps
-    do), and the kernel is compiled or may be (kernels.FAST_ON_DEMAND)."""
-    tracks = sh[K.S_TOL2] > 0.0
-    shared = (np.all(hpp[K.H_LR] == hpp[K.H_LR, 0]) and np.all(hpp[K.H_MOM] == hpp[K.H_MOM, 0])
-              if hpp.shape[1] else True)
+    batches the second), and the kernel is compiled or may be (kernels.FAST_ON_DEMAND)."""
     return (K.fast_applies(code, int(ip[K.I_RULE])) and not ip[K.I_TRACK_BEST]
-            and not (tracks and (ip[K.I_AVERAGE] or not shared))
+            and not (sh[K.S_TOL2] > 0.0 and ip[K.I_AVERAGE])
             and not np.any(hpp[K.H_NOISE] > 0.0) and (K.FAST_ON_DEMAND or K.fast_ready(code)))
 
 

@@ -62,10 +62,11 @@ def test_fused_kernel_equals_the_general_one(case, monkeypatch, rng):
         for f in FIELDS:
             assert np.array_equal(getattr(fused, f), getattr(general, f)), f
         assert fused.settled_at is None
-        # ... and basin maps' batches: one config for all, settling tracked, no average.
+        # ... and batches tracking settling without the average: basin maps' (one config for
+        # all; five learning rates, ends included), and one config per particle.
         n_div = 0
-        for k in np.linspace(0, P - 1, 5).astype(int):  # five learning rates, ends included
-            fused, general = _both(monkeypatch, s, configs[k], starts, 150, every=11,
+        for cfg in [configs[k] for k in np.linspace(0, P - 1, 5).astype(int)] + [configs]:
+            fused, general = _both(monkeypatch, s, cfg, starts, 150, every=11,
                                    settle_tol=1e-3, average=False)
             n_div += int((general.diverged_at >= 0).sum())
             for f in FIELDS:
@@ -111,10 +112,6 @@ def test_rules_the_fused_kernel_leaves_to_the_general_one(monkeypatch, rng):
     simulate_batch(s, OptimizerConfig("gd", lr=0.01), starts, 20, track_best=True)
     # settling tracked and the average kept: no fused loop does both
     simulate_batch(s, OptimizerConfig("gd", lr=0.01), starts, 20, settle_tol=1e-3)
-    # settling tracked for particles of different learning rates: the tracking loop takes
-    # one α for all
-    configs = [OptimizerConfig("gd", lr=0.01 * (1 + i % 2)) for i in range(len(starts))]
-    simulate_batch(s, configs, starts, 20, settle_tol=1e-3, average=False)
     simulate_batch(make_surface("linreg"), OptimizerConfig("gd", lr=0.01), starts, 20)
     assert not kernels.fast_applies(kernels.LINREG, kernels.GD)
     assert not kernels.fast_applies(kernels.ROSENBROCK, kernels.NESTEROV)
