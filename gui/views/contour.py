@@ -369,7 +369,7 @@ class ContourView(pg.PlotWidget):
         self._bg_timer.setInterval(60)
         self._bg_timer.timeout.connect(self.update_background)
         self._overlay = QLabel("Preparing numerical kernels…\nthe first start compiles them once "
-                               "(about 20 s); later starts take a moment.", self)
+                               "(about 15 s); later starts take a moment.", self)
         self._overlay.setAlignment(Qt.AlignCenter)
         self._overlay.setStyleSheet("QLabel { background: rgba(30, 34, 42, 200); color: white; "
                                     "padding: 18px; border-radius: 8px; font-size: 11pt; }")
