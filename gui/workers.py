@@ -24,13 +24,19 @@ def _join_all() -> None:
 
 
 def _prepare_core(s) -> None:
-    """Call what showing a scenario on surface s needs: point evaluation (made by
-    make_surface), the grid of the contour view and a single run."""
+    """Call what showing a scenario on surface s needs: the grid of the contour view and a
+    single run."""
     xs = np.linspace(s.box[0], s.box[1], 8)
     ys = np.linspace(s.box[2], s.box[3], 8)
     s.grid(xs, ys)
     s.gradient_grid(xs, ys)
     simulate(s, OptimizerConfig("gd", lr=1e-4), s.start, 2, 0)
+
+
+def _prepare_probe(s) -> None:
+    """Point evaluation (the hover probe). Dataset and custom surfaces use it to find their
+    critical points, built-in ones do not: it would compile on the first hover."""
+    s.evaluate(s.start[0], s.start[1])
 
 
 def _prepare_batch(s) -> None:
@@ -150,10 +156,12 @@ class KernelWarmup(QThread):
         # Loading more kernels now would compete with the GUI thread, which is computing and
         # drawing the first results, for the interpreter: wait until those are on screen.
         self._resume.wait(self.RESUME_AFTER)
-        # Then, in order of likely need: this surface family's batch kernel, and the other
-        # families' kernels (sim compiles one copy per family: built-in, dataset, custom).
+        # Then, in order of likely need: this surface family's point evaluation and batch
+        # kernel, and the other families' kernels (sim compiles one copy per family:
+        # built-in, dataset, custom).
         others = [make for fam, make in _FAMILY_EXAMPLES if s is None or fam != kernels.family(s.code)]
-        tasks = [lambda: _prepare_batch(s), lambda: _prepare_fast(s.code)] if s is not None else []
+        tasks = ([lambda: _prepare_probe(s), lambda: _prepare_batch(s), lambda: _prepare_fast(s.code)]
+                 if s is not None else [])
         tasks += [lambda make=make: _prepare_core(make()) for make in others]
         tasks += [lambda make=make: _prepare_batch(make()) for make in others]
         for task in tasks:

@@ -194,8 +194,11 @@ def test_warm_up_prepares_the_batch_kernel_after_the_window_is_ready(window, qtb
 
     assert window.document.ready
     qtbot.waitUntil(lambda: window._warmup is None, timeout=120_000)
-    # Clouds, sweeps, basin maps and restarts then start without compiling in the GUI thread.
-    assert K.kernel("run_particles", window.document.scenario.make_surface().code).signatures
+    # Clouds, sweeps, basin maps and restarts then start without compiling in the GUI thread,
+    # and so does the hover probe's point evaluation.
+    code = window.document.scenario.make_surface().code
+    assert K.kernel("run_particles", code).signatures
+    assert K.kernel("eval_points", code).signatures
 
 
 def test_show_when_ready_shows_the_window_with_its_results(qtbot, settings):
