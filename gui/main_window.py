@@ -65,6 +65,7 @@ class MainWindow(QMainWindow):
         self._autoplay = autoplay
         self._warmup: KernelWarmup | None = None
         self._resume_warmup_on_paint = False
+        self._closing = False
         self.setWindowTitle("Ravine")
         self.resize(1400, 900)
 
@@ -175,6 +176,8 @@ class MainWindow(QMainWindow):
             self._warmup.resume()
 
     def _prepare_fast_kernel(self) -> None:
+        if self._closing:
+            return
         surface = self.document.surface
         # Not before the first results are drawn (the thread would compete with drawing
         # them); the warm-up then prepares the scenario's surface's kernel itself, and a
@@ -438,6 +441,7 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def closeEvent(self, ev) -> None:  # noqa: N802
+        self._closing = True  # nothing starts a thread from here on (a queued finished signal)
         self.playback.pause()
         if self._warmup is not None:
             self._warmup.resume()

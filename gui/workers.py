@@ -33,6 +33,12 @@ def _prepare_core(s) -> None:
     simulate(s, OptimizerConfig("gd", lr=1e-4), s.start, 2, 0)
 
 
+def _prepare_view(s) -> None:
+    """Everything showing surface s needs: the view's grid, a single run, the hover probe."""
+    _prepare_core(s)
+    _prepare_probe(s)
+
+
 def _prepare_probe(s) -> None:
     """Point evaluation (the hover probe). Dataset and custom surfaces use it to find their
     critical points, built-in ones do not: it would compile on the first hover."""
@@ -162,7 +168,7 @@ class KernelWarmup(QThread):
         others = [make for fam, make in _FAMILY_EXAMPLES if s is None or fam != kernels.family(s.code)]
         tasks = ([lambda: _prepare_probe(s), lambda: _prepare_batch(s), lambda: _prepare_fast(s.code)]
                  if s is not None else [])
-        tasks += [lambda make=make: _prepare_core(make()) for make in others]
+        tasks += [lambda make=make: _prepare_view(make()) for make in others]
         tasks += [lambda make=make: _prepare_batch(make()) for make in others]
         for task in tasks:
             try:

@@ -33,5 +33,5 @@ def retain_freed_memory(keep_mb: int = 256) -> bool:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_MAX)) and bool(
-        mallopt(_M_TRIM_THRESHOLD, int(keep_mb) << 20))
+    keep = min(max(int(keep_mb), 0), 2047) << 20  # (mallopt takes a C int)
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_MAX)) and bool(mallopt(_M_TRIM_THRESHOLD, keep))

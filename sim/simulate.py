@@ -148,7 +148,7 @@ def simulate_batch(surface: Surface, configs: OptimizerConfig | Sequence[Optimiz
                    settle_tol: float | None = None, parallel: bool = True,
                    average: bool = True) -> BatchResult:
     """Run P particles in parallel numba blocks (`parallel=False`: in one block, in the
-    calling thread, with the kernel that single runs use: nothing more to compile).
+    calling thread, through run_block without the parallel wrapper: less to compile).
 
     `configs` is one config for all particles or one per particle; `starts` is (P, 2) or a
     single (x, y); `seeds` one per particle (default 0..P-1). With `every=k` θ and E are
@@ -238,7 +238,7 @@ def simulate_batch(surface: Surface, configs: OptimizerConfig | Sequence[Optimiz
     undefined = ~np.isfinite(out[2])
     if undefined.any():
         div[undefined & (div > 0)] -= 1
-    if surface.code == K.CUSTOM:  # (built-in and dataset costs are finite within the bound)
+    if undefined.any() or surface.code == K.CUSTOM:  # (else every cost is finite: skip the pass)
         for a in (out[2], out[5], out[6], rc):
             a[~np.isfinite(a)] = np.inf
     theta = np.empty(rx.shape + (2,), dtype)  # filled in place: no float64 (R, P, 2) copy
@@ -517,9 +517,11 @@ def basins(surface: Surface, config: OptimizerConfig, grid: int = 256, steps: in
     cost = np.empty(P)
     div = np.empty(P, bool)
     settled = np.empty(P, np.int64)
-    # Chunks of rows: a progress report and a chance to cancel between them (one call
-    # when nobody listens: each call costs a few milliseconds of set-up).
-    for lo, hi in _chunks(P, 1 if progress is None else math.ceil(P / CHUNK)):
+    # Chunks of rows: a progress report and a chance to cancel between them, and bounded
+    # memory. Up to 4 chunks' worth in one call when nobody listens (each call costs a few
+    # milliseconds of set-up; a 256 x 256 map is 4 chunks).
+    quiet = progress is None and P <= 4 * CHUNK
+    for lo, hi in _chunks(P, 1 if quiet else math.ceil(P / CHUNK)):
         res = simulate_batch(surface, config, starts[lo:hi], steps,
                              seeds=seed + np.arange(lo, hi, dtype=np.int64), settle_tol=tol,
                              average=False)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import platform
 import resource
-import sys
 
 import numpy as np
 import pytest
@@ -20,7 +20,7 @@ def _faults_of_a_batch() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt (Linux only)")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only")
 def test_a_second_batch_reuses_the_first_ones_pages():
     assert memory.retain_freed_memory()
     _faults_of_a_batch()

@@ -80,6 +80,19 @@ def test_batch_particle_equals_single_run_on_a_custom_surface(cfg):
         _assert_particle_is_single_run(s, res, i, cfg, starts[i], 90, seed=i)
 
 
+def test_starts_beyond_the_bound_give_inf_costs_never_nan():
+    """A start far past the divergence bound diverges at once; its costs overflow, and
+    read +inf, never NaN (built-in and dataset surfaces alike)."""
+    for name in ("six_hump_camel", "linreg"):
+        s = make_surface(name)
+        starts = np.array([[1e200, 1e200], [1e200, -1e200], list(s.start)])
+        res = simulate_batch(s, OptimizerConfig("gd", lr=1e-3), starts, 20, every=5)
+        assert res.diverged_at[0] == 0 and res.diverged_at[2] == -1
+        for a in (res.final_cost, res.avg_cost, res.best_cost, res.cost):
+            assert not np.isnan(a).any(), name
+        assert res.final_cost[0] == np.inf
+
+
 def test_explicit_seeds_and_track_best():
     s = make_surface("himmelblau")
     cfg = OptimizerConfig("momentum", lr=5e-3, momentum=0.9, noise=3.0)
