@@ -185,9 +185,7 @@ class LossView(QTabWidget):
                 self.energy_legend.addItem(c, name)
             self._style_legend()
         else:
-            log = bool(self._opt["loss_log"])
-            p.setLogMode(x=False, y=log)
-            p.log_y = log
+            self._set_log(p)
         placeholder = self.widget(i)
         current = self.currentIndex()
         blocked = self.blockSignals(True)  # the swap is no change of tab
@@ -234,12 +232,18 @@ class LossView(QTabWidget):
         elif name in ("loss_examples", "average"):
             self.redraw()
 
-    def _apply_log(self) -> None:
+    def _series_plots(self) -> list[_SeriesPlot]:
+        """The cost and ‖g‖ plots built so far (the others are built when first shown)."""
+        return [p for p in self._plots[:_ENERGY] if p is not None]
+
+    def _set_log(self, p: _SeriesPlot) -> None:
         log = bool(self._opt["loss_log"])
-        for p in self._plots[:_ENERGY]:
-            if p is not None:
-                p.setLogMode(x=False, y=log)
-                p.log_y = log
+        p.setLogMode(x=False, y=log)
+        p.log_y = log
+
+    def _apply_log(self) -> None:
+        for p in self._series_plots():
+            self._set_log(p)
 
     def _x_of(self, traj) -> np.ndarray:
         s = self._doc.surface
@@ -250,9 +254,8 @@ class LossView(QTabWidget):
     def redraw(self, *_args) -> None:
         """Set the whole curves of every run (after a recompute or a change of look). The
         tab on show draws now; a hidden one when it is shown."""
-        for p in self._plots[:_ENERGY]:
-            if p is not None:  # (the others are built when first shown)
-                self._mark_stale(p)
+        for p in self._series_plots():
+            self._mark_stale(p)
         self._draw_current()
         self._redraw_energy()
         self.move_cursor(self._doc.cursor)
@@ -271,7 +274,7 @@ class LossView(QTabWidget):
 
     def _draw_current(self) -> None:
         p = self.currentWidget()
-        if any(p is q for q in self._plots[:_ENERGY]) and p.stale:
+        if any(p is q for q in self._series_plots()) and p.stale:
             self._draw_runs(p)
 
     def _draw_runs(self, p: _SeriesPlot) -> None:
