@@ -102,6 +102,37 @@ def test_fused_divergence_matches_single_runs(rng):
         assert np.isfinite(res.final_theta[i]).all()
 
 
+@pytest.mark.parametrize("rule", ["gd", "momentum"])
+@pytest.mark.parametrize("settle", [None, 1e-4])
+def test_fused_divergence_check_far_from_the_centre(rule, settle, monkeypatch, rng):
+    """The fused kernel checks the bound in full only where a particle is past half of it
+    or makes a long move (kernels.SPAN): starts between half the bound and the bound, some
+    staying there, some leaving it after a few steps, alongside ordinary ones, over several
+    spans, must give exactly what the general kernel (which checks every step) gives."""
+    s = make_surface("quadratic", kappa=10.0)
+    cx, cy = s.centre
+    B = s.bound
+    ordinary = _starts(s, 300, rng)
+    far = np.array([[cx + 0.6 * B, cy + 0.2 * B], [cx, cy - 0.7 * B], [cx - 0.9 * B, cy + 0.9 * B],
+                    [cx + 0.49 * B, cy + 0.51 * B], [cx + (1 - 1e-9) * B, cy - 1e-3 * B]])
+    # and one past the bound, moving too little for the cheap check: it fails its first step
+    starts = np.vstack([ordinary[:150], far, ordinary[150:], far, [[cx + 1.5 * B, cy]]])
+    P = starts.shape[0]
+    lrs = np.full(P, 1e-3)
+    lrs[-6:] = 1e-4  # moves under bound / (4 SPAN): only the first full check sees the last
+    # Past the stable range along y (curvature 10): these leave the bound within steps.
+    lrs[150:155] = 0.205 if rule == "gd" else 0.32  # 10 α > 2 (gd), > 2 (1 + μ) (momentum)
+    kw = {} if rule == "gd" else {"momentum": 0.5}
+    configs = [OptimizerConfig(rule, lr=float(a), **kw) for a in lrs]
+    fused, general = _both(monkeypatch, s, configs, starts, 3 * kernels.SPAN + 5, every=50,
+                           settle_tol=settle, average=settle is None)
+    div = general.diverged_at
+    assert (div[150:155] > 0).all() and (div[-6:-1] < 0).all() and div[-1] == 1
+    for f in FIELDS:
+        a, b = getattr(fused, f), getattr(general, f)
+        assert (a is None and b is None) or np.array_equal(a, b), f
+
+
 def test_rules_the_fused_kernel_leaves_to_the_general_one(monkeypatch, rng):
     s = make_surface("himmelblau")
     monkeypatch.setattr(kernels, "FAST_ON_DEMAND", True)  # it would be used if it applied
