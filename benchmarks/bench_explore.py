@@ -36,7 +36,7 @@ retain_freed_memory()
 def numpy_basins(surface, lr: float, grid: int, steps: int, tol: float):
     """gd from every grid start, vectorized over starts: the same steps, divergence bound
     and settling count as the kernel (a basin map keeps no iterate average), then the same
-    labels."""
+    labels. Plain numpy arithmetic: each product rounded."""
     x0, x1, y0, y1 = surface.box
     gx0, gy0 = np.meshgrid(np.linspace(x0, x1, grid), np.linspace(y0, y1, grid))
     x = gx0.ravel().copy()
@@ -77,10 +77,13 @@ def main() -> None:
     t_k = median_time(lambda: basins(s, gd, grid=grid, steps=steps), rep)
     m = basins(s, gd, grid=grid, steps=steps)
     tol = m.settle_tol
-    t_np = median_time(lambda: numpy_basins(s, 0.01, grid, steps, tol), max(1, rep // 3))
-    same = np.array_equal(numpy_basins(s, 0.01, grid, steps, tol), m.label)
+    t_np = median_time(lambda: numpy_basins(s, 0.01, grid, steps, tol), max(1, rep // 2))
+    # numpy rounds each product; the kernel rounds its multiply-adds once (sim/fma.py): a
+    # start on a basin's edge may end in the other basin.
+    differ = int(np.count_nonzero(numpy_basins(s, 0.01, grid, steps, tol) != m.label))
     print(f"basins {grid}x{grid} x {steps} gd steps: numba {t_k * 1e3:.1f} ms, numpy {t_np * 1e3:.0f} ms, "
-          f"ratio {t_np / t_k:.1f}x (target < 50 ms, >= 20x); labels identical: {same}")
+          f"ratio {t_np / t_k:.1f}x (target < 50 ms, >= 20x); labels differing from numpy's: "
+          f"{differ} of {grid * grid:,}")
     for g in (96, 128):
         t_small = median_time(lambda g=g: basins(s, gd, grid=g, steps=steps), rep)
         print(f"basins {g}x{g} x {steps} gd steps (live while dragging): {t_small * 1e3:.1f} ms")

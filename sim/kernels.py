@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from sim.expression_vm import custom_hess, run3_block, stack_size
+from sim.fma import fma
 
 # A worker thread and the GUI thread may both launch parallel kernels; the default
 # `workqueue` layer aborts the process then. tbb (a dependency) or OpenMP is thread safe.
@@ -271,8 +272,8 @@ def _quadratic(p0, p1, p2, x, y):  # p0 = κ; (p1, p2) = (cos, sin) of the angle
 
 @njit(cache=True, error_model="numpy")
 def _rosenbrock(p0, p1, p2, x, y):  # p0 = a, p1 = b
-    r = y - x * x
-    return (p0 - x) * (p0 - x) + p1 * r * r, -2.0 * (p0 - x) - 4.0 * p1 * x * r, 2.0 * p1 * r
+    r = fma(-x, x, y)
+    return (p0 - x) * (p0 - x) + p1 * r * r, fma(-4.0 * p1 * x, r, -2.0 * (p0 - x)), 2.0 * p1 * r
 
 
 @njit(cache=True, error_model="numpy")
@@ -289,16 +290,16 @@ def _beale(p0, p1, p2, x, y):
 
 @njit(cache=True, error_model="numpy")
 def _himmelblau(p0, p1, p2, x, y):
-    a = x * x + y - 11.0
-    b = x + y * y - 7.0
-    return a * a + b * b, 4.0 * x * a + 2.0 * b, 2.0 * a + 4.0 * y * b
+    a = fma(x, x, y) - 11.0
+    b = fma(y, y, x) - 7.0
+    return a * a + b * b, fma(4.0 * x, a, 2.0 * b), fma(4.0 * y, b, 2.0 * a)
 
 
 @njit(cache=True, error_model="numpy")
 def _two_minima(p0, p1, p2, x, y):  # p0 = tilt
-    w = x * x - 1.0
-    r = y - 0.5 * x * x
-    return w * w + p0 * x + r * r, 4.0 * x * w + p0 - 2.0 * x * r, 2.0 * r
+    w = fma(x, x, -1.0)
+    r = fma(-0.5 * x, x, y)
+    return w * w + p0 * x + r * r, fma(-2.0 * x, r, fma(4.0 * x, w, p0)), 2.0 * r
 
 
 @njit(cache=True, error_model="numpy")
@@ -648,8 +649,8 @@ def _finish(W, idx, lo, n, out, out_div):
 
 @njit(cache=True, error_model="numpy")
 def _heavy_ball(a, mu, x, p, g):
-    """Momentum (eq. 8-9): p ← μ p − α g; θ ← θ + p. Returns (θ, p)."""
-    p = mu * p - a * g
+    """Momentum (eq. 8-9): p ← μ p − α g (one fused multiply-add); θ ← θ + p. Returns (θ, p)."""
+    p = fma(-a, g, mu * p)
     return x + p, p
 
 
@@ -845,8 +846,8 @@ def _run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi
         if rule == GD:
             for i in range(na):
                 a = lr[i] * fac
-                nxi = x[i] - a * gx[i]
-                nyi = y[i] - a * gy[i]
+                nxi = fma(-a, gx[i], x[i])  # θ − α g, rounded once (sim/fma.py)
+                nyi = fma(-a, gy[i], y[i])
                 nx[i] = nxi
                 ny[i] = nyi
                 nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
@@ -890,8 +891,8 @@ def _run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi
             for i in range(na):
                 a = lr[i] * fac
                 dx, dy = _newton_direction(hxx[i], hxy[i], hyy[i], damp[i], gx[i], gy[i])
-                nxi = x[i] - a * dx
-                nyi = y[i] - a * dy
+                nxi = fma(-a, dx, x[i])
+                nyi = fma(-a, dy, y[i])
                 nx[i] = nxi
                 ny[i] = nyi
                 nok += np.int64((abs(nxi - cx) <= bound) & (abs(nyi - cy) <= bound))
@@ -915,7 +916,7 @@ def _run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi
             for i in range(na):
                 dx = nx[i] - x[i]
                 dy = ny[i] - y[i]
-                settle[i] = (settle[i] + 1.0) * np.float64(dx * dx + dy * dy <= tol2)
+                settle[i] = (settle[i] + 1.0) * np.float64(fma(dx, dx, dy * dy) <= tol2)
         # Take the step and update the iterate average (eq. 11).
         if average:
             for i in range(na):
@@ -923,8 +924,8 @@ def _run_block(code, prm, X, T, ip, sh, hpp, x0, y0, seeds, steps, every, lo, hi
                 nyi = ny[i]
                 x[i] = nxi
                 y[i] = nyi
-                ax[i] = c1 * ax[i] + c2 * nxi
-                ay[i] = c1 * ay[i] + c2 * nyi
+                ax[i] = fma(c2, nxi, c1 * ax[i])
+                ay[i] = fma(c2, nyi, c1 * ay[i])
         else:
             for i in range(na):
                 x[i] = nx[i]
@@ -1041,8 +1042,8 @@ def _run_one(code, prm, X, T, ip, sh, hp, x0, y0, seed, steps, theta, grad, avg,
             break
 
         if rule == GD:
-            nx = x - a * gx
-            ny = y - a * gy
+            nx = fma(-a, gx, x)
+            ny = fma(-a, gy, y)
         elif rule == MOMENTUM or rule == NESTEROV:
             nx, px = _heavy_ball(a, mu, x, px, gx)
             ny, py = _heavy_ball(a, mu, y, py, gy)
@@ -1059,8 +1060,8 @@ def _run_one(code, prm, X, T, ip, sh, hp, x0, y0, seed, steps, theta, grad, avg,
             ny, py, qy = _adam(a, b1, b2, eps, b1t, b2t, y, py, qy, gy)
         else:
             dx, dy = _newton_direction(hxx, hxy, hyy, damp, gx, gy)
-            nx = x - a * dx
-            ny = y - a * dy
+            nx = fma(-a, dx, x)
+            ny = fma(-a, dy, y)
         if not ((abs(nx - cx) <= bound) and (abs(ny - cy) <= bound)):
             div = t + 1  # the last finite state stays the last row
             break
@@ -1071,8 +1072,8 @@ def _run_one(code, prm, X, T, ip, sh, hp, x0, y0, seed, steps, theta, grad, avg,
         kinetic[t + 1] = 0.5 * (vx * vx + vy * vy) / max(a, floor)
         x = nx
         y = ny
-        ax = c1 * ax + c2 * nx
-        ay = c1 * ay + c2 * ny
+        ax = fma(c2, nx, c1 * ax)
+        ay = fma(c2, ny, c1 * ay)
     return nrec, div
 
 
@@ -1165,19 +1166,19 @@ def _fast_point(heavy, track, avg, p0, p1, p2, x, y, px, py, ax, ay, last, s, a,
         nx, px = _heavy_ball(a, mu, x, px, gx)
         ny, py = _heavy_ball(a, mu, y, py, gy)
     else:
-        nx = x - a * gx
-        ny = y - a * gy
+        nx = fma(-a, gx, x)
+        ny = fma(-a, gy, y)
     if track or not heavy:
         dx = nx - x
         dy = ny - y
-        d2 = dx * dx + dy * dy
+        d2 = fma(dx, dx, dy * dy)
     else:
-        d2 = px * px + py * py
+        d2 = fma(px, px, py * py)
     if track:
         last = last if d2 <= tol2 else s
     if avg:
-        ax = c1 * ax + c2 * nx
-        ay = c1 * ay + c2 * ny
+        ax = fma(c2, nx, c1 * ax)
+        ay = fma(c2, ny, c1 * ay)
     return nx, ny, px, py, ax, ay, last, d2
 
 

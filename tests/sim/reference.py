@@ -13,12 +13,32 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Callable
 
 import numpy as np
 
 Grad = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 Hess = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+def _fma_one(a: float, b: float, c: float) -> float:
+    if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(c)):
+        return a * b + c
+    try:
+        return float(Fraction(a) * Fraction(b) + Fraction(c))  # exact, then rounded once
+    except OverflowError:
+        return a * b + c
+
+
+_FMA = np.frompyfunc(_fma_one, 3, 1)
+
+
+def fused_multiply_add(a, b, c) -> np.ndarray:
+    """a·b + c rounded once (IEEE fusedMultiplyAdd), elementwise, in exact rational
+    arithmetic: the kernels write θ − α g, the heavy ball's velocity and the iterate
+    average this way (sim/fma.py). Slow; for test-sized arrays."""
+    return np.asarray(_FMA(a, b, c), dtype=float)
+
 
 # ----------------------------------------------------------------------------------------
 # Analytic surfaces. Each takes x, y (broadcasting arrays) and the surface's parameters.
@@ -285,10 +305,10 @@ def run(rule: str, grad: Grad, x0, y0, steps: int, *, lr, momentum=0.9, beta1=0.
         gx, gy = np.broadcast_to(gx, (P,)), np.broadcast_to(gy, (P,))
         grads[t, :, 0], grads[t, :, 1] = gx, gy
         if rule == "gd":
-            nx, ny = x - a * gx, y - a * gy
+            nx, ny = fused_multiply_add(-a, gx, x), fused_multiply_add(-a, gy, y)  # θ − α g rounded once
         elif rule in ("momentum", "nesterov"):
-            px = np.where(live, hp["mu"] * px - a * gx, px)
-            py = np.where(live, hp["mu"] * py - a * gy, py)
+            px = np.where(live, fused_multiply_add(-a, gx, hp["mu"] * px), px)
+            py = np.where(live, fused_multiply_add(-a, gy, hp["mu"] * py), py)
             nx, ny = x + px, y + py
         elif rule == "adagrad":
             px = np.where(live, px + gx * gx, px)
@@ -314,7 +334,7 @@ def run(rule: str, grad: Grad, x0, y0, steps: int, *, lr, momentum=0.9, beta1=0.
             if hess is None:
                 raise ValueError("newton needs a Hessian oracle")
             dx, dy = newton_direction(*hess(x, y), gx, gy, hp["damp"])
-            nx, ny = x - a * dx, y - a * dy
+            nx, ny = fused_multiply_add(-a, dx, x), fused_multiply_add(-a, dy, y)
         else:
             raise ValueError(f"unknown rule {rule!r}")
         inside = (np.abs(nx - centre[0]) <= bound) & (np.abs(ny - centre[1]) <= bound)
@@ -336,11 +356,14 @@ def kinetic(theta: np.ndarray, lr: np.ndarray) -> np.ndarray:
     return k
 
 
-def numpy_momentum_batch(surface_grad_fn: Grad, x0, y0, steps: int, lr, mu, avg_tau):
+def numpy_momentum_batch(surface_grad_fn: Grad, x0, y0, steps: int, lr, mu, avg_tau,
+                         fused: bool = False):
     """Heavy-ball momentum for P particles in plain numpy (the benchmarks' baseline).
 
     p ← μp − α∇E(θ); θ ← θ + p; θ̃ ← (1 − 1/τ)θ̃ + θ/τ. `lr` and `mu` may be scalars or
     one value per particle; there is no divergence check. Returns (x, y, avg_x, avg_y).
+    `fused`: the kernels' multiply-adds rounded once (`fused_multiply_add`, exact, slow);
+    without it, plain numpy (each product rounded), equal to them up to rounding.
     E.g. `numpy_momentum_batch(rosenbrock_grad, x0, y0, 1000, 1e-3, 0.9, 20.0)`.
     """
     x = np.array(x0, float, ndmin=1)
@@ -351,10 +374,18 @@ def numpy_momentum_batch(surface_grad_fn: Grad, x0, y0, steps: int, lr, mu, avg_
     c1 = 1.0 - c2
     for _ in range(steps):
         gx, gy = surface_grad_fn(x, y)
-        px = mu * px - lr * gx
-        py = mu * py - lr * gy
+        if fused:
+            px = fused_multiply_add(-lr, gx, mu * px)
+            py = fused_multiply_add(-lr, gy, mu * py)
+        else:
+            px = mu * px - lr * gx
+            py = mu * py - lr * gy
         x = x + px
         y = y + py
-        ax = c1 * ax + c2 * x
-        ay = c1 * ay + c2 * y
+        if fused:
+            ax = fused_multiply_add(c2, x, c1 * ax)
+            ay = fused_multiply_add(c2, y, c1 * ay)
+        else:
+            ax = c1 * ax + c2 * x
+            ay = c1 * ay + c2 * y
     return x, y, ax, ay

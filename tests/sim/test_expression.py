@@ -28,6 +28,7 @@ from sim.expression import (
     pack_programs,
     parse_expression,
 )
+from sim.fma import fma_array
 from sim.scenario import (
     Run,
     Scenario,
@@ -418,7 +419,9 @@ def test_a_batch_step_uses_the_point_machine_gradient(rng):
     res = simulate_batch(custom_surface(text), OptimizerConfig("gd", lr=0.01),
                          np.column_stack([x, y]), 1)
     g = _point_machine(compile_expression(text).kparams, x, y)
-    _assert_same_bits(res.final_theta, np.column_stack([x - 0.01 * g[1], y - 0.01 * g[2]]))
+    # θ − α g rounded once, as the kernels step (sim/fma.py)
+    _assert_same_bits(res.final_theta, np.column_stack([fma_array(-0.01, g[1], x),
+                                                        fma_array(-0.01, g[2], y)]))
 
 
 @pytest.mark.parametrize("text, x, y, want", [
@@ -468,7 +471,10 @@ def test_run_matches_the_built_in_rosenbrock():
 @pytest.mark.parametrize("cfg", [
     OptimizerConfig("newton", lr=0.5, damping=0.1),
     OptimizerConfig("nesterov", lr=5e-4, momentum=0.9),
-    OptimizerConfig("rmsprop", lr=1e-3, batch_size=4),  # not a dataset: exact gradients
+    # not a dataset: exact gradients. (ρ = 0.99: with 0.9 this path through the ravine is
+    # chaotic, and the one-ulp differences between the built-in gradient, which fuses its
+    # multiply-adds (sim/fma.py), and the expression's grow to 1e-3 by step 300.)
+    OptimizerConfig("rmsprop", lr=1e-3, rho=0.99, batch_size=4),
 ], ids=["newton", "nesterov", "batch_size"])
 def test_batches_and_hessians_match_the_built_in(cfg):
     custom, ref = custom_surface(ROSENBROCK), make_surface("rosenbrock")
