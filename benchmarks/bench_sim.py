@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from timing import median_time  # noqa: E402
+from timing import interleaved_ratio, median_time  # noqa: E402
 
 from sim import OptimizerConfig, make_surface, simulate, simulate_batch  # noqa: E402
 from sim.memory import retain_freed_memory  # noqa: E402
@@ -106,13 +106,16 @@ def main() -> None:
         nonlocal res
         res = simulate_batch(rb, mom, starts, steps)
 
-    t_k = median_time(run_kernel, 3 if args.quick else 5)
     ref = None
 
     def run_numpy():
         nonlocal ref
         ref = numpy_momentum_rosenbrock(starts[:, 0], starts[:, 1], steps, mom.lr, mom.momentum,
                                         1.0, 100.0, mom.avg_tau, rb.centre, rb.bound)
+
+    # The ratio: the median of per-round ratios, each round timing the kernel just before
+    # and just after one numpy run (timing.interleaved_ratio: the machine's speed drifts).
+    t_k, t_np, ratio = interleaved_ratio(run_kernel, run_numpy, 1 if args.quick else 4)
 
     # The same batch through the general kernel (run_particles), which noisy, adaptive and
     # dataset batches use: the fused kernel's gain.
@@ -124,7 +127,6 @@ def main() -> None:
     t_gen = median_time(lambda: simulate_batch(rb, mom, starts, steps), 3 if args.quick else 5)
     K.FAST_ON_DEMAND, K._FAST = True, saved
 
-    t_np = median_time(run_numpy, 1 if args.quick else 3)
     x, y, ax, ay, div = ref
     diff = max(np.max(np.abs(res.final_theta[:, 0] - x)), np.max(np.abs(res.final_theta[:, 1] - y)),
                np.max(np.abs(res.avg_theta[:, 0] - ax)), np.max(np.abs(res.avg_theta[:, 1] - ay)))
@@ -132,7 +134,7 @@ def main() -> None:
     import numba
 
     print(f"batch, {P:,} particles x {steps:,} momentum steps: numba {t_k * 1e3:.1f} ms, "
-          f"numpy {t_np * 1e3:.0f} ms, ratio {t_np / t_k:.1f}x; "
+          f"numpy {t_np * 1e3:.0f} ms, ratio {ratio:.1f}x; "
           f"{P * steps / t_k / 1e9:.2f} G particle-steps/s on {numba.get_num_threads()} threads "
           f"({numba.threading_layer()} layer)")
     print(f"    general kernel (run_particles) on the same batch: {t_gen * 1e3:.1f} ms, "

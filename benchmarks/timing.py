@@ -6,6 +6,31 @@ import statistics
 import time
 
 
+def _wall(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def interleaved_ratio(fast, slow, rounds: int, fast_per_side: int = 2):
+    """(median time of fast, median time of slow, median ratio slow/fast) over `rounds`
+    rounds, each timing `fast` just before and just after one call of `slow`.
+
+    This machine's speed drifts by tens of percent over seconds; a ratio of medians taken
+    in two separate blocks of runs then mixes two speeds. A ratio per round compares runs
+    made within a second or two of each other.
+    """
+    fast_times, slow_times, ratios = [], [], []
+    for _ in range(rounds):
+        before = [_wall(fast) for _ in range(fast_per_side)]
+        slow_times.append(_wall(slow))
+        after = [_wall(fast) for _ in range(fast_per_side)]
+        around = statistics.median(before + after)
+        fast_times += before + after
+        ratios.append(slow_times[-1] / around)
+    return statistics.median(fast_times), statistics.median(slow_times), statistics.median(ratios)
+
+
 def median_time(fn, repeats: int, warm: bool = False) -> float:
     """Median wall time in seconds of `repeats` calls of fn (after one untimed call if `warm`)."""
     if warm:
