@@ -15,6 +15,7 @@ The fused kernel (`_fast_block`, per built-in surface) speeds up gd and momentum
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import threading
@@ -32,6 +33,7 @@ from sim.fma import fma
 numba.config.THREADING_LAYER = "threadsafe"
 
 BLOCK = 256
+SHARE_BLOCKS = 4  # blocks a thread takes at a time in a fused batch (fast_particles)
 
 # Surface codes (sim/surfaces.py and sim/datasets.py map names to these).
 QUADRATIC = 0
@@ -1522,7 +1524,7 @@ _POOL = None
 
 def fast_particles(code, prm, ip, sh, hpp, x0, y0, steps, every, rec_x, rec_y, rec_c, out, out_div):
     """`_fast_particles` for the built-in surface `code` (see `fast_applies`), the particles
-    shared out in whole blocks among numba's threads."""
+    shared out in whole blocks among numba's threads, a few blocks at a time."""
     global _POOL
     f = _fast(code)["_fast_particles"]
     P = x0.shape[0]
@@ -1535,9 +1537,19 @@ def fast_particles(code, prm, ip, sh, hpp, x0, y0, steps, every, rec_x, rec_y, r
     if _POOL is None:
         from concurrent.futures import ThreadPoolExecutor
         _POOL = ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="ravine-batch")
-    per = (P + BLOCK * nthreads - 1) // (BLOCK * nthreads) * BLOCK
-    jobs = [_POOL.submit(f, *args, lo, min(lo + per, P), *rest) for lo in range(per, P, per)]
-    f(*args, 0, min(per, P), *rest)  # the first share in the calling thread
+    # Shares of SHARE_BLOCKS blocks, each thread taking the next when done with its last.
+    # This machine's two virtual cores are often unequally fast for a while (the host takes
+    # one); with two fixed halves the faster one then waits. 256 x 256 basin maps,
+    # alternating the two ways over 230 rounds: mean 1-2.4 ms lower (about 4%), never higher.
+    per = BLOCK * SHARE_BLOCKS
+    shares = itertools.count()
+
+    def work():
+        while (lo := next(shares) * per) < P:  # (next() on a count is atomic)
+            f(*args, lo, min(lo + per, P), *rest)
+
+    jobs = [_POOL.submit(work) for _ in range(nthreads - 1)]
+    work()  # the calling thread takes shares too
     for j in jobs:
         j.result()
 

@@ -46,6 +46,7 @@ def test_fused_kernel_equals_the_general_one(case, monkeypatch, rng):
     name, params = case
     s = make_surface(name, **params)
     P = 3 * kernels.BLOCK + 17  # several blocks, shared among threads, and a partial one
+    monkeypatch.setattr(kernels, "SHARE_BLOCKS", 1)  # a block at a time: four shares
     starts = _starts(s, P, rng)
     # Learning rates from tiny to far too large: particles diverge at many different steps.
     lrs = np.geomspace(1e-4, 5.0, P)
