@@ -1,11 +1,11 @@
 """Fused multiply-add: fma(a, b, c) = a·b + c rounded once (IEEE 754 fusedMultiplyAdd).
 
 The kernels write their hottest multiply-adds (the step θ − α g, the heavy ball's velocity,
-the iterate average, the Rosenbrock and two-minima gradients) with `fma`: one instruction
-instead of two on every x86-64 and ARM64 processor of the last decade, on the critical path
-of each step, and one rounding error instead of two. A 256 x 256 basin map took 18% less
-time and a 100k-particle momentum batch 10% less, single-threaded (medians of alternating
-runs on this machine).
+the iterate average, the settling length, the Rosenbrock, Himmelblau and two-minima
+gradients) with `fma`: one instruction instead of two on every x86-64 and ARM64 processor
+of the last decade, on the critical path of each step, and one rounding error instead of
+two. A 256 x 256 basin map took 18% less time and a 100k-particle momentum batch 10% less,
+single-threaded (medians of alternating runs on this machine).
 
 Inside numba, `fma` compiles to LLVM's `llvm.fma` intrinsic, which is correctly rounded by
 definition (where the processor lacks the instruction, LLVM calls the C library's `fma`,

@@ -198,6 +198,26 @@ def evaluate_points(code: int, kparams: np.ndarray, X: np.ndarray, T: np.ndarray
     return out
 
 
+def _in_label_order(minima: list[CriticalPoint]) -> list[CriticalPoint]:
+    """Minima in the order of their labels (A, B, …): by cost, the global ones first, and
+    those whose costs agree to 1e-9 (relative) from left to right (then bottom to top).
+
+    Equal minima of a symmetric surface (Himmelblau's four) differ in their computed cost
+    only by rounding (1e-29 against 0); ordering them by that would let a change of
+    rounding reletter a map's legend.
+    """
+    minima = sorted(minima, key=lambda m: (m.kind != "global", m.cost))
+    out: list[CriticalPoint] = []
+    tie: list[CriticalPoint] = []
+    for m in minima:
+        if tie and (m.kind != tie[0].kind
+                    or abs(m.cost - tie[0].cost) > 1e-9 * (1.0 + abs(tie[0].cost))):
+            out += sorted(tie, key=lambda q: (q.x, q.y))
+            tie = []
+        tie.append(m)
+    return out + sorted(tie, key=lambda q: (q.x, q.y))
+
+
 def refine_critical_points(code: int, kparams: np.ndarray, X: np.ndarray, T: np.ndarray,
                            guesses, tol: float = 1e-10) -> tuple[list[CriticalPoint], list[CriticalPoint]]:
     """Newton-refine guessed critical points and classify them by the Hessian.
@@ -236,7 +256,7 @@ def refine_critical_points(code: int, kparams: np.ndarray, X: np.ndarray, T: np.
     lowest = min((f[2] for f in mins), default=0.0)
     minima = [CriticalPoint(f[0], f[1], f[2], "global" if f[2] <= lowest + 1e-9 * (1 + abs(lowest)) else "local")
               for f in mins]
-    minima.sort(key=lambda m: (m.kind != "global", m.cost, m.x, m.y))
+    minima = _in_label_order(minima)
     saddles = [CriticalPoint(f[0], f[1], f[2], "saddle") for f in found if f[3] == "saddle"]
     return minima, saddles
 

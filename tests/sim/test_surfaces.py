@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sim import catalogue, kernels, make_surface
+from sim.surfaces import CriticalPoint, _in_label_order
 from tests.sim import reference as ref
 from tests.sim.conftest import SURFACE_CASES, _case_id
 from tests.sim.helpers import box_points
@@ -316,3 +317,20 @@ def test_logreg_with_few_examples_builds_or_says_why(n_examples, data_seed):
     assert s.minima, f"BUG: logreg surface with box {s.box} and no minimum (sim/datasets.py _logreg)"
     (m,) = s.minima
     assert np.hypot(*s.gradient(m.x, m.y)) < 1e-8
+
+
+def test_equal_minima_are_lettered_by_position_not_by_rounding():
+    """Himmelblau's four equal minima differ in computed cost only by rounding (1e-29): the
+    labels A-D go left to right, and a change of rounding cannot reletter them."""
+    s = make_surface("himmelblau")
+    xs = [m.x for m in s.minima]
+    assert xs == sorted(xs) and all(m.kind == "global" for m in s.minima)
+    rng = np.random.default_rng(3)
+    for _ in range(20):  # the same points with other rounding noise, in any order
+        noisy = [CriticalPoint(m.x, m.y, abs(rng.normal()) * 1e-28, m.kind)
+                 for m in rng.permutation(np.array(s.minima, dtype=object))]
+        assert [(m.x, m.y) for m in _in_label_order(noisy)] == [(m.x, m.y) for m in s.minima]
+    # Different costs still come first by cost, global ones before local ones.
+    pts = [CriticalPoint(0.0, 0.0, 2.0, "local"), CriticalPoint(5.0, 0.0, 1.0, "local"),
+           CriticalPoint(9.0, 0.0, 0.5, "global"), CriticalPoint(-9.0, 0.0, 1.0, "local")]
+    assert [m.x for m in _in_label_order(pts)] == [9.0, -9.0, 5.0, 0.0]
