@@ -198,6 +198,11 @@ def evaluate_points(code: int, kparams: np.ndarray, X: np.ndarray, T: np.ndarray
     return out
 
 
+def _same_cost(a: float, b: float) -> bool:
+    """Costs equal to within rounding: 1e-9 relative (absolute near 0)."""
+    return abs(a - b) <= 1e-9 * (1.0 + abs(b))
+
+
 def _in_label_order(minima: list[CriticalPoint]) -> list[CriticalPoint]:
     """Minima in the order of their labels (A, B, …): by cost, the global ones first, and
     those whose costs agree to 1e-9 (relative) from left to right (then bottom to top).
@@ -210,8 +215,7 @@ def _in_label_order(minima: list[CriticalPoint]) -> list[CriticalPoint]:
     out: list[CriticalPoint] = []
     tie: list[CriticalPoint] = []
     for m in minima:
-        if tie and (m.kind != tie[0].kind
-                    or abs(m.cost - tie[0].cost) > 1e-9 * (1.0 + abs(tie[0].cost))):
+        if tie and (m.kind != tie[0].kind or not _same_cost(m.cost, tie[0].cost)):
             out += sorted(tie, key=lambda q: (q.x, q.y))
             tie = []
         tie.append(m)
@@ -254,7 +258,7 @@ def refine_critical_points(code: int, kparams: np.ndarray, X: np.ndarray, T: np.
         found.append((float(p[0]), float(p[1]), float(ev[0]), kind))
     mins = [f for f in found if f[3] == "min"]
     lowest = min((f[2] for f in mins), default=0.0)
-    minima = [CriticalPoint(f[0], f[1], f[2], "global" if f[2] <= lowest + 1e-9 * (1 + abs(lowest)) else "local")
+    minima = [CriticalPoint(f[0], f[1], f[2], "global" if _same_cost(f[2], lowest) else "local")
               for f in mins]
     minima = _in_label_order(minima)
     saddles = [CriticalPoint(f[0], f[1], f[2], "saddle") for f in found if f[3] == "saddle"]
